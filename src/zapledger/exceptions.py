@@ -1,0 +1,116 @@
+"""The one exception hierarchy of zapledger.
+
+Every error the library raises on purpose is a :class:`ZapledgerError`, so a caller can catch one
+class. Messages name the endpoint or file that failed, never the API key.
+
+::
+
+    ZapledgerError
+    ├── ConfigError            missing or unreadable credentials / settings
+    ├── ApiError               anything that went wrong talking to the myenergi cloud
+    │   ├── AuthenticationError    401: wrong hub serial or API key (never retried)
+    │   ├── CloudConnectionError   connection refused/reset, DNS, TLS
+    │   │   └── CloudTimeoutError  no answer in time
+    │   ├── RateLimitedError       429 after the retries ran out (``retry_after_s``)
+    │   ├── ServerError            5xx after the retries ran out, or another unexpected status
+    │   ├── BadResponseError       malformed JSON, an HTML error page, a payload of the wrong shape
+    │   └── CommandError           the API refused a command (``code``, ``meaning``)
+    ├── StoreError             the database could not be opened, migrated or written
+    └── MeterError             meter input that could not be read at all
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "BadResponseError",
+    "CloudConnectionError",
+    "CloudTimeoutError",
+    "CommandError",
+    "ConfigError",
+    "MeterError",
+    "RateLimitedError",
+    "ServerError",
+    "StoreError",
+    "ZapledgerError",
+]
+
+
+class ZapledgerError(Exception):
+    """Base class of every error zapledger raises on purpose."""
+
+
+class ConfigError(ZapledgerError):
+    """Credentials or settings are missing or unusable."""
+
+
+class ApiError(ZapledgerError):
+    """A request to the myenergi cloud failed; ``endpoint`` is the path, without credentials."""
+
+    def __init__(self, message: str, *, endpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+
+
+class AuthenticationError(ApiError):
+    """The cloud answered 401: the hub serial or the API key is wrong."""
+
+
+class CloudConnectionError(ApiError):
+    """The cloud could not be reached (after retries)."""
+
+
+class CloudTimeoutError(CloudConnectionError):
+    """The cloud did not answer in time (after retries)."""
+
+
+class RateLimitedError(ApiError):
+    """The cloud kept answering 429 (after retries)."""
+
+    def __init__(
+        self, message: str, *, endpoint: str | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.retry_after_s = retry_after_s
+
+
+class ServerError(ApiError):
+    """The cloud kept answering 5xx, or answered with a status the client does not expect."""
+
+    def __init__(self, message: str, *, endpoint: str | None = None, status: int) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.status = status
+
+
+class BadResponseError(ApiError):
+    """The answer could not be decoded: malformed JSON, an HTML page, or a payload of the wrong shape."""
+
+
+#: Meanings of the command status codes that have been observed.
+COMMAND_CODES: dict[int, str] = {
+    -12: "not authorised",
+    -13: "serial not found",
+    -14: "invalid parameter",
+    -26: "device busy",
+}
+
+
+class CommandError(ApiError):
+    """The cloud refused a command; ``code`` is its status code, ``meaning`` what it is known to mean."""
+
+    def __init__(self, code: int, *, endpoint: str | None = None, statustext: str = "") -> None:
+        self.code = code
+        self.meaning = COMMAND_CODES.get(code, "unknown error")
+        detail = f": {statustext}" if statustext else ""
+        super().__init__(
+            f"command refused with code {code} ({self.meaning}){detail}", endpoint=endpoint
+        )
+
+
+class StoreError(ZapledgerError):
+    """The database could not be opened, migrated or written."""
+
+
+class MeterError(ZapledgerError):
+    """Meter input could not be read at all (a single bad telegram or row is counted, not raised)."""

@@ -1,0 +1,170 @@
+"""The store's public contract: value types and the abstract Store both back ends implement.
+
+Energy is integer joules, timestamps are aware UTC datetimes (stored as integer epoch seconds).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Self
+
+from ..models import History, HistoryRecord, Resolution, ZappiStatus
+
+__all__ = ["EnergyRow", "MeterReading", "Store", "SyncState"]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    """What is known of one local day of one device at one resolution."""
+
+    serial: str
+    resolution: Resolution
+    day: date  # the local calendar day
+    tz: str  # IANA zone the day is local to
+    day_start: datetime  # UTC start of that local day
+    fetched_at: datetime | None
+    records: int
+    expected: int
+    missing: int
+    duplicates_dropped: int
+    suspect: int
+    final: bool
+    attempts: int
+    error: str | None  # reason of the last failure, None once a fetch succeeded
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReading:
+    """A totaliser reading of a household meter, in joules since the meter's own zero.
+
+    ``channel`` is one of ``import_t1``, ``import_t2``, ``export_t1``, ``export_t2``, ``pv``, ``ev``
+    (or a free name for other meters). ``source`` says where it came from (``dsmr``, ``csv``, …);
+    ``time_source`` is ``meter`` when the reading carries the meter's own time, ``receive`` otherwise.
+    """
+
+    meter_id: str
+    channel: str
+    timestamp: datetime
+    total_j: int
+    source: str
+    time_source: str = "meter"
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyRow:
+    """Summed energy of one bucket (an hour, usually) from stored history, in joules."""
+
+    start: datetime
+    records: int
+    import_j: int
+    export_j: int
+    generation_j: int
+    generation_negative_j: int
+    diverted_j: int
+    boosted_j: int
+
+
+class Store(abc.ABC):
+    """One schema, two back ends. Writes are idempotent upserts keyed on (serial, timestamp)."""
+
+    url: str
+
+    # lifecycle
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abc.abstractmethod
+    def schema_version(self) -> int: ...
+
+    # devices and status
+    @abc.abstractmethod
+    def upsert_device(self, serial: str, device_type: str, name: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def devices(self) -> list[tuple[str, str, str | None]]:
+        """(serial, device_type, name) of every known device."""
+
+    @abc.abstractmethod
+    def add_status(self, status: ZappiStatus, fetched_at: datetime) -> None:
+        """Store a status snapshot: decoded columns plus the raw JSON; idempotent on (serial, time)."""
+
+    @abc.abstractmethod
+    def statuses(self, serial: str, start: datetime, end: datetime) -> list[dict[str, Any]]: ...
+
+    # history
+    @abc.abstractmethod
+    def upsert_history(
+        self, serial: str, resolution: Resolution, records: Iterable[HistoryRecord]
+    ) -> int:
+        """Insert or replace records in one transaction; returns how many rows were written."""
+
+    @abc.abstractmethod
+    def write_day(
+        self,
+        serial: str,
+        resolution: Resolution,
+        day: date,
+        tz: str,
+        history: History,
+        *,
+        expected: int,
+        final: bool,
+        fetched_at: datetime,
+    ) -> int:
+        """Write one local day's records and its sync state in ONE transaction (never half a day)."""
+
+    @abc.abstractmethod
+    def record_failure(
+        self, serial: str, resolution: Resolution, day: date, tz: str, reason: str, at: datetime
+    ) -> None:
+        """Remember that fetching a day failed (attempts + 1, error = reason); keeps its rows."""
+
+    @abc.abstractmethod
+    def sync_states(
+        self, serial: str, resolution: Resolution, since: date, until: date
+    ) -> dict[date, SyncState]: ...
+
+    @abc.abstractmethod
+    def last_synced_day(self, serial: str, resolution: Resolution) -> date | None: ...
+
+    @abc.abstractmethod
+    def history(
+        self, serial: str, resolution: Resolution, start: datetime, end: datetime
+    ) -> list[HistoryRecord]:
+        """Stored records with ``start <= timestamp < end``, in time order."""
+
+    @abc.abstractmethod
+    def iter_energy(
+        self, serial: str | None, resolution: Resolution, start: datetime, end: datetime,
+        bucket_s: int = 3600,
+    ) -> Iterator[EnergyRow]:
+        """Energy summed in the database per ``bucket_s`` (UTC-aligned), for reports.
+
+        ``serial=None`` sums every zappi, except the site-wide import/export/generation, which
+        are taken from one device only (they are seen by each device on the grid CT).
+        """
+
+    @abc.abstractmethod
+    def count_history(self, serial: str | None, resolution: Resolution) -> int: ...
+
+    # meters
+    @abc.abstractmethod
+    def upsert_meter_readings(self, readings: Iterable[MeterReading]) -> int: ...
+
+    @abc.abstractmethod
+    def meter_readings(
+        self, meter_id: str | None, channel: str | None, start: datetime, end: datetime
+    ) -> list[MeterReading]: ...
+
+    @abc.abstractmethod
+    def meters(self) -> Sequence[tuple[str, str]]:
+        """(meter_id, channel) pairs that have readings."""
