@@ -6,6 +6,7 @@ The public API is what ``__all__`` lists; submodules whose names start with ``_`
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import (
     ApiError,
@@ -22,6 +23,9 @@ from .exceptions import (
     ZapledgerError,
 )
 
+if TYPE_CHECKING:
+    from .client import Client
+
 try:
     __version__ = version("zapledger")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
@@ -31,6 +35,7 @@ __all__ = [
     "ApiError",
     "AuthenticationError",
     "BadResponseError",
+    "Client",
     "CloudConnectionError",
     "CloudTimeoutError",
     "CommandError",
@@ -42,3 +47,12 @@ __all__ = [
     "ZapledgerError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the client (and httpx) only when it is asked for, so the CLI starts fast."""
+    if name == "Client":
+        from .client import Client
+
+        return Client
+    raise AttributeError(f"module 'zapledger' has no attribute {name!r}")

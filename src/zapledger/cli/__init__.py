@@ -1,0 +1,130 @@
+"""The ``zapledger`` command: a thin shell over the Python API.
+
+This package is the only place that knows about terminals and exit codes: library code raises
+typed errors, :func:`main` turns each into one line and a distinct exit code. Heavy modules are
+imported inside the commands so that ``zapledger --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+
+import click
+import typer
+
+from ..exceptions import (
+    ApiError,
+    AuthenticationError,
+    BadResponseError,
+    CommandError,
+    ConfigError,
+    MeterError,
+    StoreError,
+    ZapledgerError,
+)
+from ._common import state
+
+__all__ = ["EXIT_CODES", "app", "main"]
+
+app = typer.Typer(
+    name="zapledger",
+    help="Keep, check and show the energy history of a myenergi zappi; control the charger.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+#: Exit codes by error class, most specific first. 2 is click's usage error.
+EXIT_CODES: tuple[tuple[type[ZapledgerError], int], ...] = (
+    (ConfigError, 3),
+    (AuthenticationError, 4),
+    (CommandError, 7),
+    (BadResponseError, 6),
+    (MeterError, 6),
+    (ApiError, 5),
+    (StoreError, 8),
+    (ZapledgerError, 1),
+)
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"zapledger {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show details of errors."),
+    db: str | None = typer.Option(
+        None, "--db", envvar="ZAPLEDGER_DB", help="Database URL (sqlite:///… or postgresql://…)."
+    ),
+    _version_flag: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    state.verbose = verbose
+    state.db_url = db
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+
+
+for _name in ("_core", "_sync", "_meter", "_report"):
+    import_module(f"{__name__}.{_name}").register(app)
+
+
+def exit_code_for(exc: ZapledgerError) -> int:
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return 1  # pragma: no cover - ZapledgerError is last in EXIT_CODES
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns (and, as a console script, exits with) the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    err = state.err_console()
+    try:
+        result = app(args=args, prog_name="zapledger", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("interrupted")
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except ZapledgerError as exc:
+        err.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False)
+        if state.verbose:
+            err.print_exception()
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {_one_line(exc)}")
+        if state.verbose:
+            err.print_exception()
+        else:
+            err.print("run again with --verbose for details, and please report it")
+        return EXIT_INTERNAL
+    return result if isinstance(result, int) else 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def run() -> None:  # pragma: no cover - console-script entry point
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Shared plumbing of the CLI commands: global options, consoles, settings, client and store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..client import Client
+    from ..config import Settings
+    from ..store import Store
+
+T = TypeVar("T")
+
+
+@dataclass
+class _State:
+    """Global options of one invocation."""
+
+    verbose: bool = False
+    db_url: str | None = None
+
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(highlight=False)
+
+    def err_console(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False)
+
+
+state = _State()
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from a synchronous command."""
+    return asyncio.run(coro)
+
+
+def settings() -> Settings:
+    from ..config import load_settings
+
+    return load_settings()
+
+
+def make_client(cfg: Settings) -> Client:
+    """A client for the configured hub; ConfigError when credentials are missing."""
+    from ..client import Client
+
+    serial, key = cfg.require_credentials()
+    return Client(serial, key.reveal(), director_url=cfg.director_url)
+
+
+def db_url(cfg: Settings | None = None) -> str:
+    """``--db`` / ``ZAPLEDGER_DB`` / config, else the default SQLite file in the user data dir."""
+    from ..store import default_db_url
+
+    if state.db_url:
+        return state.db_url
+    cfg = cfg or settings()
+    return cfg.db_url or default_db_url()
+
+
+def open_store(cfg: Settings | None = None) -> Store:
+    from ..store import open_store as _open
+
+    return _open(db_url(cfg))
+
+
+def timezone_name(tz: str | None, cfg: Settings | None = None) -> str:
+    """``--tz``, else the configured zone, else the system's local zone, else UTC."""
+    if tz:
+        name = tz
+    else:
+        cfg = cfg or settings()
+        name = cfg.timezone or _system_zone()
+    from ..history import parse_tz
+
+    parse_tz(name)  # raises ConfigError for an unknown zone
+    return name
+
+
+def _system_zone() -> str:
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("TZ")
+    if env and "/" in env:
+        return env.lstrip(":")
+    try:
+        target = Path("/etc/localtime").resolve()
+        parts = target.parts
+        if "zoneinfo" in parts:
+            return "/".join(parts[parts.index("zoneinfo") + 1 :])
+    except OSError:  # pragma: no cover - no /etc/localtime
+        pass
+    return "UTC"
+
+
+def parse_day(value: str, option: str = "DATE") -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
+        ) from None
+
+
+def kwh(energy_j: int | float) -> str:
+    """Joules shown as kWh with three decimals (the display edge)."""
+    from ..models import joules_to_kwh
+
+    return f"{joules_to_kwh(energy_j):.3f}"

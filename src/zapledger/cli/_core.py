@@ -1,0 +1,402 @@
+"""Commands of the foundation: status, history, decode, control, login, simulate, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from ._common import (
+    kwh,
+    make_client,
+    parse_day,
+    run_async,
+    settings,
+    state,
+    timezone_name,
+)
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..models import History, ZappiStatus
+
+
+class Mode(StrEnum):
+    FAST = "fast"
+    ECO = "eco"
+    ECO_PLUS = "eco+"
+    STOP = "stop"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status_cmd)
+    app.command("history")(history_cmd)
+    app.command("decode")(decode_cmd)
+    app.command("mode")(mode_cmd)
+    app.command("boost")(boost_cmd)
+    app.command("min-green")(min_green_cmd)
+    app.command("login")(login_cmd)
+    app.command("simulate")(simulate_cmd)
+    app.command("demo")(demo_cmd)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+def status_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print the decoded status as JSON."),
+    serial: str | None = typer.Option(None, "--serial", help="Which zappi (default: the first)."),
+) -> None:
+    """Show the charger's live status."""
+    cfg = settings()
+
+    async def fetch() -> ZappiStatus:
+        async with make_client(cfg) as client:
+            return await client.zappi_status(serial or cfg.zappi_serial)
+
+    status = run_async(fetch())
+    if as_json:
+        _print_json(status.as_dict())
+    else:
+        state.console().print(status_panel(status))
+
+
+def status_panel(status: ZappiStatus) -> Any:
+    """A rich panel of the facts an owner looks at first."""
+    from rich.panel import Panel
+    from rich.table import Table
+
+    def fmt(value: float | None, unit: str, digits: int = 0) -> str:
+        return "—" if value is None else f"{value:,.{digits}f} {unit}"
+
+    def name(value: Any) -> str:
+        return "—" if value is None else str(value.name).replace("_", " ").lower()
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    plug = (
+        "—" if status.plug_status is None else f"{name(status.plug_status)} ({status.plug_status})"
+    )
+    rows = [
+        ("Mode", name(status.mode)),
+        ("Charge status", name(status.charge_status)),
+        ("Plug", plug),
+        ("Charging power", fmt(status.charge_power_w, "W")),
+        ("Charge added", fmt(status.charge_added_kwh, "kWh", 2)),
+        ("Grid", _grid_text(status.grid_power_w)),
+        ("Generation", fmt(status.generation_power_w, "W")),
+        ("Voltage", fmt(status.voltage_v, "V", 1)),
+        ("Frequency", fmt(status.frequency_hz, "Hz", 2)),
+        ("Current limit", fmt(status.current_limit_a, "A", 1)),
+        ("Min green level", fmt(status.min_green_level_pct, "%")),
+    ]
+    if status.manual_boost_active:
+        rows.append(("Boost", f"manual, {fmt(status.manual_boost_kwh, 'kWh')}"))
+    if status.smart_boost_active and status.smart_boost is not None:
+        sb = status.smart_boost
+        rows.append(
+            (
+                "Boost",
+                f"smart, {fmt(sb.energy_kwh, 'kWh')} by {sb.hour or 0:02d}:{sb.minute or 0:02d}",
+            )
+        )
+    if status.locks is not None:
+        rows.append(("Locked", "yes" if status.locks.locked_now else "no"))
+    for clamp in status.ct_clamps:
+        rows.append((f"CT {clamp.index} {clamp.name}", fmt(clamp.power_w, "W")))
+    if status.timestamp is not None:
+        rows.append(("Measured", status.timestamp.isoformat().replace("+00:00", "Z")))
+    for label, value in rows:
+        grid.add_row(label, value)
+    return Panel(grid, title=f"zappi {status.serial}", subtitle=status.firmware or "", expand=False)
+
+
+def _grid_text(power_w: float | None) -> str:
+    if power_w is None:
+        return "—"
+    direction = "importing" if power_w >= 0 else "exporting"
+    return f"{abs(power_w):,.0f} W {direction}"
+
+
+# --- history ---------------------------------------------------------------------------------
+
+
+def history_cmd(
+    day: str = typer.Argument(..., metavar="DATE", help="First local day (YYYY-MM-DD)."),
+    to: str | None = typer.Option(None, "--to", help="Last local day, inclusive."),
+    minute: bool = typer.Option(False, "--minute", help="Per-minute records."),
+    hourly: bool = typer.Option(False, "--hourly", help="Per-hour records (the default)."),
+    tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the days."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout."),
+    as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
+    serial: str | None = typer.Option(None, "--serial", help="Which zappi (default: the first)."),
+) -> None:
+    """Fetch the energy history of local days from the cloud and print it."""
+    from ..models import Resolution
+
+    if minute and hourly:
+        raise typer.BadParameter("choose one of --minute and --hourly")
+    if as_csv and as_json:
+        raise typer.BadParameter("choose one of --csv and --json")
+    first = parse_day(day)
+    last = parse_day(to, "--to") if to else first
+    if last < first:
+        raise typer.BadParameter("--to is before DATE")
+    cfg = settings()
+    zone = timezone_name(tz, cfg)
+    resolution = Resolution.MINUTE if minute else Resolution.HOUR
+
+    async def fetch() -> list[History]:
+        async with make_client(cfg) as client:
+            sn = await _zappi_serial(client, serial or cfg.zappi_serial)
+            days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+            return [await client.local_day(sn, d, zone, resolution) for d in days]
+
+    histories = run_async(fetch())
+    records = [r for h in histories for r in h.records]
+    if as_json:
+        _print_json([r.as_dict() for r in records])
+    elif as_csv:
+        _write_csv(r.as_dict() for r in records)
+    else:
+        console = state.console()
+        console.print(history_table(histories, zone))
+        missing = sum(h.missing for h in histories)
+        if missing:
+            console.print(f"[yellow]{missing} {resolution.value}(s) missing in the cloud's data[/]")
+
+
+async def _zappi_serial(client: Client, serial: str | None) -> str:
+    if serial:
+        return serial
+    serials = await client.zappi_serials()
+    if not serials:
+        from ..exceptions import BadResponseError
+
+        raise BadResponseError("the hub reports no zappi")
+    return serials[0]
+
+
+def _write_csv(rows: Any) -> None:
+    import csv
+
+    writer: csv.DictWriter[str] | None = None
+    for row in rows:
+        flat = {k: v for k, v in row.items() if not isinstance(v, dict | list)}
+        if writer is None:
+            writer = csv.DictWriter(sys.stdout, fieldnames=list(flat), lineterminator="\n")
+            writer.writeheader()
+        writer.writerow(flat)
+
+
+def history_table(histories: list[History], zone: str) -> Any:
+    """A table of records in local time, kWh per column, with a total row."""
+    from rich.table import Table
+
+    from ..history import to_local
+
+    table = Table(title=f"Energy (kWh), local time {zone}", show_footer=True)
+    columns = ("import_j", "export_j", "generation_j", "diverted_j", "boosted_j")
+    labels = ("Import", "Export", "Generation", "EV solar", "EV boost")
+    totals = dict.fromkeys(columns, 0)
+    table.add_column("Local time", footer="Total")
+    for label in labels:
+        table.add_column(label, justify="right")
+    table.add_column("V", justify="right")
+    for history in histories:
+        for rec in history.records:
+            values = [int(getattr(rec, c)) for c in columns]
+            for c, v in zip(columns, values, strict=True):
+                totals[c] += v
+            local = to_local(rec.timestamp, zone)
+            volts = "—" if rec.voltage_v is None else f"{rec.voltage_v:.1f}"
+            table.add_row(local.strftime("%Y-%m-%d %H:%M %Z"), *(kwh(v) for v in values), volts)
+    for column, c in zip(table.columns[1:6], columns, strict=True):
+        column.footer = kwh(totals[c])
+    return table
+
+
+# --- decode ----------------------------------------------------------------------------------
+
+
+def decode_cmd(
+    file: str = typer.Argument(..., help="A saved jstatus/jday/jdayhour payload, or - for stdin."),
+    as_json: bool = typer.Option(True, "--json/--table", help="JSON (default) or a table."),
+) -> None:
+    """Decode a saved payload to the same JSON zapledger uses (for debugging and support)."""
+    from ..exceptions import BadResponseError
+    from ..models import decode_any
+
+    if file == "-":
+        data = sys.stdin.buffer.read()
+        name = "stdin"
+    else:
+        try:
+            data = Path(file).read_bytes()
+        except OSError as exc:
+            raise BadResponseError(f"cannot read {file}: {exc.strerror}") from None
+        name = file
+    decoded = decode_any(data, name=name)
+    if as_json or not hasattr(decoded, "zappis"):
+        _print_json(decoded.as_dict())
+    else:
+        for zappi in decoded.zappis:  # type: ignore[union-attr]
+            state.console().print(status_panel(zappi))
+
+
+# --- control ---------------------------------------------------------------------------------
+
+
+def mode_cmd(
+    mode: Mode = typer.Argument(..., help="fast, eco, eco+ or stop."),
+    serial: str | None = typer.Option(None, "--serial"),
+) -> None:
+    """Set the charge mode."""
+    from ..models import ZappiMode
+
+    wire = {
+        Mode.FAST: ZappiMode.FAST,
+        Mode.ECO: ZappiMode.ECO,
+        Mode.ECO_PLUS: ZappiMode.ECO_PLUS,
+        Mode.STOP: ZappiMode.STOPPED,
+    }[mode]
+    _command(lambda c, sn: c.set_mode(sn, wire), serial, f"mode set to {mode.value}")
+
+
+def boost_cmd(
+    energy_kwh: int = typer.Argument(0, min=0, max=99, help="kWh to add (0 with --stop)."),
+    ready_by: str | None = typer.Option(None, "--by", help="Smart boost: ready by HH:MM."),
+    stop: bool = typer.Option(False, "--stop", help="Stop any boost."),
+    serial: str | None = typer.Option(None, "--serial"),
+) -> None:
+    """Start a manual or smart boost, or stop it."""
+    if stop:
+        _command(lambda c, sn: c.stop_boost(sn), serial, "boost stopped")
+        return
+    if energy_kwh <= 0:
+        raise typer.BadParameter("give the kWh to add, or --stop")
+    if ready_by is None:
+        _command(lambda c, sn: c.boost(sn, energy_kwh), serial, f"boosting {energy_kwh} kWh")
+        return
+    try:
+        by = datetime.strptime(ready_by, "%H:%M").time()
+    except ValueError:
+        raise typer.BadParameter("--by takes HH:MM") from None
+    _command(
+        lambda c, sn: c.smart_boost(sn, energy_kwh, by),
+        serial,
+        f"smart boost of {energy_kwh} kWh by {ready_by}",
+    )
+
+
+def min_green_cmd(
+    pct: int = typer.Argument(..., min=0, max=100, help="Minimum green level in %."),
+    serial: str | None = typer.Option(None, "--serial"),
+) -> None:
+    """Set the minimum green level (Eco+)."""
+    _command(lambda c, sn: c.set_min_green(sn, pct), serial, f"minimum green level set to {pct} %")
+
+
+def _command(call: Any, serial: str | None, done: str) -> None:
+    cfg = settings()
+
+    async def go() -> None:
+        async with make_client(cfg) as client:
+            sn = await _zappi_serial(client, serial or cfg.zappi_serial)
+            await call(client, sn)
+
+    run_async(go())
+    state.console().print(f"{done}; the charger applies it within a minute")
+
+
+# --- login -----------------------------------------------------------------------------------
+
+
+def login_cmd(
+    hub_serial: str = typer.Option(..., prompt="Hub serial", help="Digits on the hub's label."),
+    api_key: str = typer.Option(
+        ..., prompt="API key", hide_input=True, help="The key from the myenergi app or portal."
+    ),
+    director_url: str | None = typer.Option(None, help="Another director (tests, simulator)."),
+    check: bool = typer.Option(True, "--check/--no-check", help="Try the credentials first."),
+) -> None:
+    """Store the hub serial and API key in the user config file (mode 0600)."""
+    from dataclasses import replace
+
+    from ..config import Secret, Settings, load_settings, save_settings
+
+    current = load_settings(environ={})
+    new = replace(
+        current,
+        hub_serial=hub_serial.strip(),
+        api_key=Secret(api_key.strip()),
+        director_url=director_url or current.director_url,
+    )
+    if not new.hub_serial or not new.hub_serial.isdigit():
+        raise typer.BadParameter("the hub serial is digits only", param_hint="--hub-serial")
+    if check:
+        settings_to_try: Settings = new
+
+        async def probe() -> None:
+            async with make_client(settings_to_try) as client:
+                await client.site_status()
+
+        run_async(probe())
+    path = save_settings(new)
+    state.console().print(f"credentials saved to {path}")
+
+
+# --- simulator and demo ----------------------------------------------------------------------
+
+
+def simulate_cmd(
+    port: int = typer.Option(8423, help="Director port (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (loopback unless told)."),
+    seed: int = typer.Option(1, help="Seed of the simulated household."),
+    latency_ms: int = typer.Option(0, help="Delay added to every answer."),
+    faults: str = typer.Option("", help="e.g. '500=0.05,429=0.02,timeout=0.01,asn-change=200'."),
+) -> None:
+    """Run the built-in myenergi cloud simulator in the foreground."""
+    from ..simulator import Faults, Simulator
+
+    try:
+        fault_spec = Faults.parse(faults)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--faults") from None
+    sim = Simulator(seed=seed, latency_ms=latency_ms, faults=fault_spec, host=host, port=port)
+    console = state.console()
+    with sim:
+        console.print(f"simulator listening on {sim.url}")
+        console.print(
+            f"  hub serial {sim.hub_serial}, API key {sim.api_key}, zappi {sim.zappi_serials[0]}"
+        )
+        console.print(
+            f"  try: ZAPLEDGER_DIRECTOR_URL={sim.url} ZAPLEDGER_HUB_SERIAL={sim.hub_serial} "
+            f"ZAPLEDGER_API_KEY={sim.api_key} zapledger status"
+        )
+        console.print("  Ctrl-C stops it")
+        try:
+            sim.wait()
+        except KeyboardInterrupt:
+            console.print("stopped")
+
+
+def demo_cmd(
+    days: int = typer.Option(30, min=1, max=366, help="Days of history to sync."),
+    out: Path = typer.Option(Path("demo-output"), help="Folder for the database and report."),
+    tz: str = typer.Option("Europe/London", help="Time zone of the simulated household."),
+) -> None:
+    """Run the main job end to end against the built-in simulator (no credentials needed)."""
+    from ._demo import run_demo
+
+    run_demo(state.console(), days=days, out=out, tz=tz)

@@ -1,0 +1,119 @@
+"""Shared pieces of decoding: JSON parsing, strict field readers, open enums, units."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Self
+
+import msgspec
+
+from ..exceptions import BadResponseError
+
+J_PER_KWH = 3_600_000
+#: Plausible ranges; values outside are flagged as suspect (garbage around gaps), never corrected.
+VOLTAGE_PLAUSIBLE_V = (180.0, 280.0)
+FREQUENCY_PLAUSIBLE_HZ = (45.0, 65.0)
+
+
+def joules_to_kwh(energy_j: int | float) -> float:
+    """The one conversion from joules to kWh."""
+    return energy_j / J_PER_KWH
+
+
+class _OpenIntEnum(enum.IntEnum):
+    """An IntEnum that keeps values it does not know as ``UNKNOWN_<n>`` pseudo-members."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Self | None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        member = int.__new__(cls, value)
+        member._name_ = f"UNKNOWN_{value}"
+        member._value_ = value
+        return member
+
+    @property
+    def known(self) -> bool:
+        return not self.name.startswith("UNKNOWN_")
+
+
+class _Fields:
+    """Reads one JSON object, turning wrong types into BadResponseError naming the field."""
+
+    __slots__ = ("context", "obj")
+
+    def __init__(self, obj: Mapping[str, Any], context: str) -> None:
+        self.obj = obj
+        self.context = context
+
+    def _bad(self, key: str, expected: str) -> BadResponseError:
+        value = self.obj.get(key)
+        return BadResponseError(
+            f"{self.context}: field {key!r} should be {expected}, got {type(value).__name__}"
+        )
+
+    def number(self, key: str) -> float | None:
+        value = self.obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._bad(key, "a number")
+        return float(value)
+
+    def integer(self, key: str) -> int | None:
+        value = self.obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._bad(key, "an integer")
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise self._bad(key, "an integer")
+            return int(value)
+        return value
+
+    def text(self, key: str) -> str | None:
+        value = self.obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self._bad(key, "a string")
+        return str(value)
+
+    def flag(self, key: str) -> bool | None:
+        value = self.obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int | float):
+            return bool(value)
+        raise self._bad(key, "a boolean")
+
+
+def _enum_name(value: enum.Enum | None) -> str | None:
+    return None if value is None else value.name.lower()
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.isoformat().replace("+00:00", "Z")
+
+
+def _reject_html(data: bytes | str, endpoint: str) -> None:
+    head = (data[:200] if isinstance(data, str) else data[:200].decode("latin-1")).lstrip().lower()
+    if head.startswith(("<!doctype", "<html", "<?xml", "<head", "<body")):
+        raise BadResponseError(
+            f"{endpoint}: got an HTML page instead of JSON (a server error page?)",
+            endpoint=endpoint,
+        )
+
+
+def decode_json(data: bytes | str, *, endpoint: str = "response") -> Any:
+    """Parse JSON bytes, with a clear error for HTML error pages and truncated bodies."""
+    _reject_html(data, endpoint)
+    try:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise BadResponseError(f"{endpoint}: malformed JSON ({exc})", endpoint=endpoint) from None
