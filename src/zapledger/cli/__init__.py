@@ -11,8 +11,8 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
-import click
 import typer
+from rich.markup import escape
 
 from ..exceptions import (
     ApiError,
@@ -48,7 +48,6 @@ EXIT_CODES: tuple[tuple[type[ZapledgerError], int], ...] = (
     (StoreError, 8),
     (ZapledgerError, 1),
 )
-EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 
 
@@ -90,35 +89,30 @@ def exit_code_for(exc: ZapledgerError) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns (and, as a console script, exits with) the exit code."""
+    """Run the CLI and return its exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
     err = state.err_console()
     try:
-        result = app(args=args, prog_name="zapledger", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
-        err.print("interrupted")
-        return EXIT_INTERRUPTED
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+        app(args=args, prog_name="zapledger")
+    except SystemExit as exc:
+        # typer/click end every run this way: 0 done, 2 usage, 130 Ctrl-C, or ours.
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except ZapledgerError as exc:
-        err.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(_one_line(exc))}", soft_wrap=True)
         if state.verbose:
             err.print_exception()
         return exit_code_for(exc)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        return EXIT_INTERRUPTED
     except Exception as exc:
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {_one_line(exc)}")
+        err.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(_one_line(exc))}",
+            soft_wrap=True,
+        )
         if state.verbose:
             err.print_exception()
         else:
             err.print("run again with --verbose for details, and please report it")
         return EXIT_INTERNAL
-    return result if isinstance(result, int) else 0
+    return 0  # pragma: no cover - typer always ends with SystemExit
 
 
 def _one_line(exc: BaseException) -> str:
