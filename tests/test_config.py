@@ -22,7 +22,8 @@ KEY = "sk-very-secret-key-123"
 
 def test_saved_file_is_private_and_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "cfg" / "config.toml"
-    save_settings(Settings(hub_serial="10088888", api_key=Secret(KEY), timezone="Europe/London"), path)
+    settings = Settings(hub_serial="10088888", api_key=Secret(KEY), timezone="Europe/London")
+    save_settings(settings, path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     loaded = load_settings(path, environ={})
     assert loaded.hub_serial == "10088888"

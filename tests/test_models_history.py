@@ -205,5 +205,5 @@ def test_decode_any_recognises_payloads(
 
 
 def test_decode_any_bad_history_names_the_file() -> None:
-    with pytest.raises(BadResponseError, match="f.json"):
+    with pytest.raises(BadResponseError, match=r"f\.json"):
         decode_any(b'{"U1": [{"yr": "x"}]}', name="f.json")
