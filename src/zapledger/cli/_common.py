@@ -52,12 +52,16 @@ def settings() -> Settings:
     return load_settings()
 
 
+#: Extra keyword arguments for every Client the CLI makes (tests shorten the retries).
+CLIENT_OPTIONS: dict[str, Any] = {}
+
+
 def make_client(cfg: Settings) -> Client:
     """A client for the configured hub; ConfigError when credentials are missing."""
     from ..client import Client
 
     serial, key = cfg.require_credentials()
-    return Client(serial, key.reveal(), director_url=cfg.director_url)
+    return Client(serial, key, director_url=cfg.director_url, **CLIENT_OPTIONS)
 
 
 def db_url(cfg: Settings | None = None) -> str:

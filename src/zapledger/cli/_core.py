@@ -209,7 +209,7 @@ def history_table(histories: list[History], zone: str) -> Any:
     columns = ("import_j", "export_j", "generation_j", "diverted_j", "boosted_j")
     labels = ("Import", "Export", "Generation", "EV solar", "EV boost")
     totals = dict.fromkeys(columns, 0)
-    table.add_column("Local time", footer="Total")
+    table.add_column("Local time", footer="Total", no_wrap=True)
     for label in labels:
         table.add_column(label, justify="right")
     table.add_column("V", justify="right")
@@ -220,7 +220,7 @@ def history_table(histories: list[History], zone: str) -> Any:
                 totals[c] += v
             local = to_local(rec.timestamp, zone)
             volts = "—" if rec.voltage_v is None else f"{rec.voltage_v:.1f}"
-            table.add_row(local.strftime("%Y-%m-%d %H:%M %Z"), *(kwh(v) for v in values), volts)
+            table.add_row(local.strftime("%m-%d %H:%M %Z"), *(kwh(v) for v in values), volts)
     for column, c in zip(table.columns[1:6], columns, strict=True):
         column.footer = kwh(totals[c])
     return table
@@ -235,7 +235,7 @@ def decode_cmd(
 ) -> None:
     """Decode a saved payload to the same JSON zapledger uses (for debugging and support)."""
     from ..exceptions import BadResponseError
-    from ..models import decode_any
+    from ..models import SiteStatus, decode_any
 
     if file == "-":
         data = sys.stdin.buffer.read()
@@ -247,10 +247,10 @@ def decode_cmd(
             raise BadResponseError(f"cannot read {file}: {exc.strerror}") from None
         name = file
     decoded = decode_any(data, name=name)
-    if as_json or not hasattr(decoded, "zappis"):
+    if as_json or not isinstance(decoded, SiteStatus):
         _print_json(decoded.as_dict())
     else:
-        for zappi in decoded.zappis:  # type: ignore[union-attr]
+        for zappi in decoded.zappis:
             state.console().print(status_panel(zappi))
 
 
@@ -291,7 +291,11 @@ def boost_cmd(
     try:
         by = datetime.strptime(ready_by, "%H:%M").time()
     except ValueError:
-        raise typer.BadParameter("--by takes HH:MM") from None
+        raise typer.BadParameter("--by takes HH:MM", param_hint="--by") from None
+    if by.minute % 15:
+        raise typer.BadParameter(
+            "the charger takes quarter hours (HH:00/15/30/45)", param_hint="--by"
+        )
     _command(
         lambda c, sn: c.smart_boost(sn, energy_kwh, by),
         serial,
@@ -363,32 +367,37 @@ def simulate_cmd(
     port: int = typer.Option(8423, help="Director port (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback unless told)."),
     seed: int = typer.Option(1, help="Seed of the simulated household."),
-    latency_ms: int = typer.Option(0, help="Delay added to every answer."),
+    latency_ms: int = typer.Option(0, min=0, help="Delay added to every answer."),
     faults: str = typer.Option("", help="e.g. '500=0.05,429=0.02,timeout=0.01,asn-change=200'."),
+    hub_serial: str = typer.Option("10088888", help="Hub serial the simulator accepts."),
+    api_key: str = typer.Option("sim-api-key", help="API key the simulator accepts."),
 ) -> None:
-    """Run the built-in myenergi cloud simulator in the foreground."""
-    from ..simulator import Faults, Simulator
+    """Run the built-in myenergi cloud simulator in the foreground (Ctrl-C stops it)."""
+    from ..simulator import Faults, Simulator, serve_forever
 
     try:
-        fault_spec = Faults.parse(faults)
+        Faults.parse(faults)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--faults") from None
-    sim = Simulator(seed=seed, latency_ms=latency_ms, faults=fault_spec, host=host, port=port)
     console = state.console()
-    with sim:
-        console.print(f"simulator listening on {sim.url}")
+
+    def ready(sim: Simulator) -> None:
+        zappi = sim.household.zappi_serials[0]
+        console.print(f"simulator listening on {sim.url} (servers: {sim.servers})")
+        console.print(f"  hub serial {hub_serial}, API key {api_key}, zappi {zappi}")
         console.print(
-            f"  hub serial {sim.hub_serial}, API key {sim.api_key}, zappi {sim.zappi_serials[0]}"
-        )
-        console.print(
-            f"  try: ZAPLEDGER_DIRECTOR_URL={sim.url} ZAPLEDGER_HUB_SERIAL={sim.hub_serial} "
-            f"ZAPLEDGER_API_KEY={sim.api_key} zapledger status"
+            f"  try: ZAPLEDGER_DIRECTOR_URL={sim.url} ZAPLEDGER_HUB_SERIAL={hub_serial} "
+            f"ZAPLEDGER_API_KEY={api_key} zapledger status"
         )
         console.print("  Ctrl-C stops it")
-        try:
-            sim.wait()
-        except KeyboardInterrupt:
-            console.print("stopped")
+
+    try:
+        serve_forever(port, seed, latency_ms, faults, host, hub_serial, api_key, on_ready=ready)
+    except OSError as exc:
+        from ..exceptions import ConfigError
+
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    console.print("stopped")
 
 
 def demo_cmd(

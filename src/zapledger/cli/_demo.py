@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 
     from ..models import History, ZappiStatus
 
+DEMO_HUB = "10088888"
+DEMO_KEY = "demo-api-key"
+
 
 def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
     """Start the simulator in-process and show what zapledger does with it."""
@@ -23,13 +26,13 @@ def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
     from ._core import history_table, status_panel
 
     out.mkdir(parents=True, exist_ok=True)
-    with Simulator(seed=1, timezone=tz) as sim:
+    with Simulator(seed=1, timezone=tz, hub_serial=DEMO_HUB, api_key=DEMO_KEY) as sim:
         console.rule("[bold]zapledger demo[/] — the simulated myenergi cloud at " + sim.url)
-        serial = sim.zappi_serials[0]
+        serial = sim.household.zappi_serials[0]
         yesterday = to_local(datetime.now().astimezone(), tz).date() - timedelta(days=1)
 
         async def fetch() -> tuple[ZappiStatus, History]:
-            async with Client(sim.hub_serial, sim.api_key, director_url=sim.url) as client:
+            async with Client(DEMO_HUB, DEMO_KEY, director_url=sim.url) as client:
                 status = await client.zappi_status(serial)
                 day = await client.local_day(serial, yesterday, tz, Resolution.HOUR)
                 return status, day

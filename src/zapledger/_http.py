@@ -1,0 +1,346 @@
+"""The wire half of :class:`zapledger.Client`: server discovery, digest auth, politeness, retries.
+
+One ``GET`` goes through: the concurrency cap (a semaphore), then the rate limiter, then httpx with
+digest auth. Every response, intermediate digest challenges and 401s included, may name the server
+that holds the account (``X_MYENERGI-asn``); the next request goes there. Transient failures are
+retried by :mod:`stamina` with exponential backoff and jitter; ``Retry-After`` replaces the backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Literal, TypeVar
+
+import httpx
+import msgspec
+import stamina
+
+from .exceptions import (
+    ApiError,
+    AuthenticationError,
+    BadResponseError,
+    CloudConnectionError,
+    CloudTimeoutError,
+    ConfigError,
+    RateLimitedError,
+    ServerError,
+)
+
+__all__ = ["ASN_HEADER", "RateLimiter", "Wire", "server_from_asn"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("zapledger.client")
+
+ASN_HEADER = "x_myenergi-asn"
+#: A garbled body (truncated JSON, an HTML page with status 200) is tried at most this many times.
+GARBLED_ATTEMPTS = 3
+#: A 401 naming another server is followed at most this many times per attempt.
+MAX_MOVES = 3
+_ASN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::(\d{1,5}))?$")
+
+_Kind = Literal["timeout", "connection", "server", "rate", "garbled"]
+
+
+def server_from_asn(configured: httpx.URL, asn: str | None) -> httpx.URL | None:
+    """The server an ``X_MYENERGI-asn`` value names, with the scheme (and path) of ``configured``.
+
+    None for a missing, empty, ``undefined`` or malformed value.
+    """
+    if asn is None:
+        return None
+    value = asn.strip()
+    match = _ASN_RE.match(value)
+    if not value or value.lower() == "undefined" or match is None:
+        return None
+    host = value.split(":", 1)[0]
+    port = int(match.group(1)) if match.group(1) else None
+    if port is not None and not 0 < port < 65536:
+        return None
+    return configured.copy_with(host=host, port=port)
+
+
+def _same_server(a: httpx.URL, b: httpx.URL) -> bool:
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+class RateLimiter:
+    """At most ``rate_per_s`` request starts per second, evenly spaced (a bucket of depth one).
+
+    ``None`` (or ``inf``) turns it off. Reservation happens before any await, so concurrent
+    callers on one event loop get distinct slots without a lock.
+    """
+
+    def __init__(self, rate_per_s: float | None) -> None:
+        if rate_per_s is not None and not rate_per_s > 0:
+            raise ValueError("rate_limit_per_s must be positive (or None for no limit)")
+        self._interval_s = 0.0 if rate_per_s is None else 1.0 / rate_per_s
+        self._next_s = -math.inf
+
+    async def acquire(self) -> None:
+        if not self._interval_s:
+            return
+        now = time.monotonic()
+        slot = max(now, self._next_s)
+        self._next_s = slot + self._interval_s
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class _Retryable(Exception):
+    """A transient failure of one attempt; becomes the public error when the attempts run out."""
+
+    def __init__(
+        self,
+        kind: _Kind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+    def public(self, endpoint: str, attempts: int) -> ApiError:
+        tail = f" (after {attempts} attempt{'s' if attempts != 1 else ''})"
+        text = f"{endpoint}: {self.message}{tail}"
+        if self.kind == "timeout":
+            return CloudTimeoutError(text, endpoint=endpoint)
+        if self.kind == "connection":
+            return CloudConnectionError(text, endpoint=endpoint)
+        if self.kind == "rate":
+            return RateLimitedError(text, endpoint=endpoint, retry_after_s=self.retry_after_s)
+        if self.kind == "server":
+            return ServerError(text, endpoint=endpoint, status=self.status or 500)
+        return BadResponseError(text, endpoint=endpoint)
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds (a float is accepted too) or an HTTP date."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _garbled(body: bytes) -> bool:
+    """A body that is not JSON at all: a transient glitch worth retrying, unlike a wrong shape."""
+    head = body[:200].lstrip()
+    if not head or head.startswith(b"<"):
+        return True
+    try:
+        msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return True
+    return False
+
+
+class Wire:
+    """HTTP to the myenergi cloud; returns decoded values or raises zapledger's typed errors."""
+
+    def __init__(
+        self,
+        hub_serial: str,
+        api_key: str,
+        *,
+        director_url: str,
+        timeout_s: float,
+        max_concurrency: int,
+        rate_limit_per_s: float | None,
+        max_attempts: int,
+        backoff_initial_s: float,
+        backoff_max_s: float,
+        transport: httpx.AsyncBaseTransport | None,
+        user_agent: str,
+    ) -> None:
+        if not hub_serial:
+            raise ConfigError("the hub serial is empty")
+        if not api_key:
+            raise ConfigError("the API key is empty")
+        if api_key in user_agent:
+            raise ConfigError("the User-Agent must not contain the API key")
+        try:
+            director = httpx.URL(director_url)
+        except httpx.InvalidURL:
+            raise ConfigError(f"director URL {director_url!r} is not a URL") from None
+        if director.scheme not in ("http", "https") or not director.host:
+            raise ConfigError(f"director URL {director_url!r} should be http(s)://host[:port]")
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if timeout_s <= 0 or backoff_initial_s < 0 or backoff_max_s < 0:
+            raise ValueError("timeout_s must be positive and the backoff times not negative")
+        self.hub_serial = hub_serial
+        self.director = director
+        self.base = director
+        self.requests_sent = 0
+        self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._limiter = RateLimiter(rate_limit_per_s)
+        self._http = httpx.AsyncClient(
+            auth=httpx.DigestAuth(hub_serial, api_key),
+            timeout=httpx.Timeout(timeout_s),
+            headers={"User-Agent": user_agent, "Accept": "application/json"},
+            transport=transport,
+            follow_redirects=False,
+            event_hooks={"request": [self._count]},
+        )
+
+    async def _count(self, request: httpx.Request) -> None:
+        self.requests_sent += 1
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._http.is_closed
+
+    def _url(self, path: str) -> httpx.URL:
+        return httpx.URL(str(self.base).rstrip("/") + path)
+
+    def _follow(self, response: httpx.Response) -> None:
+        """Move to the server named by the last response (challenges included) that names one."""
+        for r in (*response.history, response):
+            server = server_from_asn(self.director, r.headers.get(ASN_HEADER))
+            if server is not None and not _same_server(server, self.base):
+                logger.info("account is served by %s (was %s)", server, self.base)
+                self.base = server
+
+    async def _send(self, path: str) -> httpx.Response:
+        async with self._semaphore:
+            await self._limiter.acquire()
+            url = self._url(path)
+            logger.debug("GET %s", url)
+            started = time.monotonic()
+            try:
+                response = await self._http.get(url)
+            except httpx.TimeoutException as exc:
+                logger.debug("GET %s: timeout (%s)", url, type(exc).__name__)
+                raise _Retryable("timeout", f"no answer within {self.timeout_s:g} s") from exc
+            except httpx.DecodingError as exc:
+                raise _Retryable("garbled", f"undecodable body ({exc})") from exc
+            except httpx.RequestError as exc:
+                logger.debug("GET %s: %s", url, type(exc).__name__)
+                detail = str(exc) or type(exc).__name__
+                raise _Retryable("connection", f"cannot reach {url.host}: {detail}") from exc
+        logger.debug(
+            "GET %s -> %d (%d bytes, %.3f s)",
+            url,
+            response.status_code,
+            len(response.content),
+            time.monotonic() - started,
+        )
+        self._follow(response)
+        return response
+
+    async def _attempt(self, path: str, endpoint: str, decode: Callable[[bytes], T]) -> T:
+        response = await self._send(path)
+        moves = 0
+        # A 401 from a server that no longer holds the account (the answer named another one):
+        # try the new server, at most MAX_MOVES times, before calling it wrong credentials.
+        while (
+            response.status_code == 401
+            and moves < MAX_MOVES
+            and not _same_server(response.request.url, self.base)
+        ):
+            moves += 1
+            sent_to = response.request.url.netloc.decode()
+            logger.info("%s: 401 from %s; account moved to %s", endpoint, sent_to, self.base)
+            response = await self._send(path)
+        status = response.status_code
+        if status == 401:
+            raise AuthenticationError(
+                f"{endpoint}: 401 Unauthorized (check the hub serial and the API key)",
+                endpoint=endpoint,
+            )
+        if status == 429:
+            after = _retry_after_s(response)
+            raise _Retryable("rate", "429 Too Many Requests", status=429, retry_after_s=after)
+        if status >= 500:
+            raise _Retryable(
+                "server",
+                f"HTTP {status} {response.reason_phrase}".rstrip(),
+                status=status,
+                retry_after_s=_retry_after_s(response),
+            )
+        if status != 200:
+            raise ServerError(
+                f"{endpoint}: unexpected HTTP {status} {response.reason_phrase}".rstrip(),
+                endpoint=endpoint,
+                status=status,
+            )
+        body = response.content
+        try:
+            return decode(body)
+        except BadResponseError as exc:
+            if _garbled(body):
+                raise _Retryable("garbled", str(exc).removeprefix(f"{endpoint}: ")) from None
+            raise
+
+    async def get(self, path: str, decode: Callable[[bytes], T]) -> T:
+        """GET ``path`` on the current server and decode the 200 body, retrying transient failures.
+
+        Retried: connection errors, timeouts, 5xx, 429 (waiting ``Retry-After`` when given, capped
+        at ``backoff_max_s``) and garbled bodies (at most :data:`GARBLED_ATTEMPTS` tries). Never
+        retried: 401 (after one try on a new server if the answer named one), other 4xx, and a
+        well-formed payload of the wrong shape.
+        """
+        endpoint = path.lstrip("/")
+        attempts = 0
+        garbled = 0
+
+        def should_retry(exc: Exception) -> bool | float:
+            nonlocal garbled
+            if not isinstance(exc, _Retryable):
+                return False
+            if exc.kind == "garbled":
+                garbled += 1
+                if garbled >= GARBLED_ATTEMPTS:
+                    return False
+            if exc.retry_after_s is not None:
+                return min(exc.retry_after_s, self.backoff_max_s)
+            return True
+
+        try:
+            async for attempt in stamina.retry_context(
+                on=should_retry,
+                attempts=self.max_attempts,
+                timeout=None,
+                wait_initial=self.backoff_initial_s,
+                wait_max=self.backoff_max_s,
+                wait_jitter=min(1.0, self.backoff_max_s),
+            ):
+                with attempt:
+                    attempts += 1
+                    return await self._attempt(path, endpoint, decode)
+        except _Retryable as exc:
+            raise exc.public(endpoint, attempts) from exc.__cause__
+        raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover

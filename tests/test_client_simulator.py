@@ -1,0 +1,225 @@
+"""End to end: the client against the simulator, a real HTTP server on 127.0.0.1.
+
+The simulator speaks the wire format on its own (it imports neither the client nor the models), so
+a misunderstanding shared by both cannot hide here. Retries run without waits (stamina test mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+import stamina
+
+from zapledger.client import Client
+from zapledger.exceptions import (
+    AuthenticationError,
+    BadResponseError,
+    CloudTimeoutError,
+    RateLimitedError,
+    ServerError,
+)
+from zapledger.history import expected_records, local_day_window, utc_day_window
+from zapledger.models import History, Resolution
+
+try:
+    from zapledger.simulator import Faults, Simulator
+except ImportError:  # pragma: no cover - until the simulator lands
+    pytest.skip("zapledger.simulator.Simulator is not available yet", allow_module_level=True)
+
+HUB = "10099999"
+KEY = "sim-Key-0123456789"
+Z1, Z2 = "16000001", "16000002"
+#: The simulator's frozen clock; the days below are well in its past, so they are complete.
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+LONDON_SPRING = date(2026, 3, 29)
+LONDON_FALL = date(2026, 10, 25)
+PLAIN_DAY = date(2026, 7, 14)
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_waits() -> Iterator[None]:
+    with stamina.set_testing(True, attempts=1000, cap=True):
+        yield
+
+
+@pytest.fixture
+def sim() -> Iterator[Any]:
+    with Simulator(seed=1, hub_serial=HUB, api_key=KEY, zappi_serials=(Z1, Z2), now=NOW) as s:
+        yield s
+
+
+@pytest.fixture
+async def client(sim: Any) -> AsyncIterator[Client]:
+    async with Client(HUB, KEY, director_url=sim.url, rate_limit_per_s=None, timeout_s=10) as c:
+        yield c
+
+
+def complete(history: History, window: tuple[datetime, datetime]) -> None:
+    """Every period of the window is either a record or counted missing; nothing outside."""
+    start, end = window
+    expected = (end - start) // timedelta(seconds=history.resolution.seconds)
+    assert len(history.records) + history.missing == expected
+    assert all(start <= r.timestamp < end for r in history.records)
+    stamps = [r.timestamp for r in history.records]
+    assert stamps == sorted(set(stamps))
+    assert len(history.records) >= expected * 0.8  # the simulator's quirks lose only a few
+
+
+async def test_status(client: Client, sim: Any) -> None:
+    site = await client.site_status()
+    assert [z.serial for z in site.zappis] == [Z1, Z2]
+    assert await client.zappi_serials() == [Z1, Z2]
+    second = await client.zappi_status(Z2)
+    assert second.serial == Z2
+    names = await client.app_names()
+    assert names[f"Z{Z1}"]
+    assert client.base_url.startswith("http://127.0.0.1")
+
+
+async def test_hour_day(client: Client) -> None:
+    history = await client.hour_history(Z1, PLAIN_DAY)
+    assert history.serial == Z1 and history.resolution is Resolution.HOUR
+    complete(history, utc_day_window(PLAIN_DAY))
+    assert sum(r.import_j + r.generation_j for r in history.records) > 0
+
+
+async def test_minute_day(client: Client) -> None:
+    history = await client.minute_history(Z1, PLAIN_DAY)
+    assert history.resolution is Resolution.MINUTE
+    complete(history, utc_day_window(PLAIN_DAY))
+
+
+@pytest.mark.parametrize(
+    ("day", "hours"), [(LONDON_SPRING, 23), (LONDON_FALL, 25), (PLAIN_DAY, 24)]
+)
+async def test_local_dst_day_hourly(client: Client, day: date, hours: int) -> None:
+    history = await client.local_day(Z1, day, "Europe/London", Resolution.HOUR)
+    assert expected_records(day, "Europe/London", Resolution.HOUR) == hours
+    complete(history, local_day_window(day, "Europe/London", Resolution.HOUR))
+
+
+async def test_local_fall_back_day_in_minutes(client: Client) -> None:
+    history = await client.local_day(Z1, LONDON_FALL, "Europe/London", Resolution.MINUTE)
+    window = local_day_window(LONDON_FALL, "Europe/London", Resolution.MINUTE)
+    assert window[1] - window[0] == timedelta(hours=25)
+    complete(history, window)
+
+
+async def test_asn_change_is_followed(client: Client, sim: Any) -> None:
+    await client.site_status()
+    before = client.base_url
+    sim.move_account()
+    await client.site_status()
+    await client.hour_history(Z1, PLAIN_DAY)
+    assert client.base_url != before
+    assert client.base_url.startswith("http://")
+
+
+async def test_wrong_key_is_an_authentication_error(sim: Any) -> None:
+    async with Client(HUB, "not-the-key", director_url=sim.url, rate_limit_per_s=None) as c:
+        with pytest.raises(AuthenticationError) as info:
+            await c.site_status()
+    assert "not-the-key" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "503", "html", "html502", "truncated"])
+async def test_transient_faults_are_retried(client: Client, sim: Any, kind: str) -> None:
+    await client.site_status()
+    sim.fail_next(kind, 2)
+    history = await client.hour_history(Z1, PLAIN_DAY)
+    complete(history, utc_day_window(PLAIN_DAY))
+
+
+async def test_faults_that_persist_surface_as_typed_errors(sim: Any) -> None:
+    async with Client(
+        HUB, KEY, director_url=sim.url, rate_limit_per_s=None, max_attempts=2
+    ) as client:
+        await client.site_status()
+        sim.fail_next("429", 2)
+        with pytest.raises(RateLimitedError) as info:
+            await client.site_status()
+        assert info.value.retry_after_s is not None
+        sim.fail_next("503", 2)
+        with pytest.raises(ServerError):
+            await client.app_names()
+
+
+async def test_commands(client: Client) -> None:
+    from zapledger.models import ZappiMode
+
+    await client.set_mode(Z1, ZappiMode.ECO_PLUS)
+    assert await client.set_min_green(Z1, 40) == 40
+    await client.boost(Z1, 5)
+    await client.stop_boost(Z1)
+
+
+async def test_a_timeout_is_retried_and_then_typed() -> None:
+    with Simulator(
+        hub_serial=HUB, api_key=KEY, zappi_serials=(Z1,), now=NOW, faults=Faults(timeout_s=2.0)
+    ) as sim:
+        async with Client(
+            HUB, KEY, director_url=sim.url, rate_limit_per_s=None, timeout_s=0.3, max_attempts=2
+        ) as client:
+            await client.site_status()
+            sim.fail_next("timeout", 1)
+            complete(await client.hour_history(Z1, PLAIN_DAY), utc_day_window(PLAIN_DAY))
+            sim.fail_next("timeout", 2)
+            with pytest.raises(CloudTimeoutError):
+                await client.hour_history(Z1, PLAIN_DAY)
+
+
+async def test_spurious_401_and_stale_nonces_are_survived() -> None:
+    with Simulator(
+        hub_serial=HUB, api_key=KEY, zappi_serials=(Z1,), now=NOW, nonce_ttl_s=0.05
+    ) as sim:
+        async with Client(HUB, KEY, director_url=sim.url, rate_limit_per_s=None) as client:
+            await client.site_status()
+            sim.fail_next("401", 1)
+            await client.site_status()
+            await asyncio.sleep(0.1)  # the nonce the client holds is now stale
+            await client.zappi_status(Z1)
+
+
+async def test_a_corrupt_day_ends_in_bad_response(client: Client, sim: Any) -> None:
+    sim.corrupt_day(PLAIN_DAY, "truncated")
+    with pytest.raises(BadResponseError) as info:
+        await client.hour_history(Z1, PLAIN_DAY)
+    assert info.value.endpoint == f"cgi-jdayhour-Z{Z1}-{PLAIN_DAY.year}-7-14"
+
+
+async def test_a_backfill_through_random_faults_and_moves() -> None:
+    faults = Faults.parse("500=0.05,503=0.05,429=0.05,html=0.03,truncated=0.03,asn-change=7")
+    with Simulator(
+        seed=3, hub_serial=HUB, api_key=KEY, zappi_serials=(Z1,), now=NOW, faults=faults
+    ) as sim:
+        async with Client(
+            HUB, KEY, director_url=sim.url, rate_limit_per_s=None, max_attempts=10
+        ) as client:
+            days = [PLAIN_DAY + timedelta(days=i) for i in range(8)]
+            histories = await asyncio.gather(
+                *(client.local_day(Z1, d, "Europe/London", Resolution.HOUR) for d in days)
+            )
+            for day, history in zip(days, histories, strict=True):
+                complete(history, local_day_window(day, "Europe/London", Resolution.HOUR))
+        stats = sim.stats
+    assert stats.account_moves >= 2
+    assert sum(stats.faults.values()) >= 1
+
+
+async def test_politeness_as_the_server_sees_it() -> None:
+    with Simulator(hub_serial=HUB, api_key=KEY, zappi_serials=(Z1,), now=NOW, latency_ms=30) as sim:
+        async with Client(
+            HUB, KEY, director_url=sim.url, rate_limit_per_s=8.0, max_concurrency=2
+        ) as client:
+            await client.site_status()
+            sim.reset_stats()
+            days = [PLAIN_DAY + timedelta(days=i) for i in range(12)]
+            await asyncio.gather(*(client.hour_history(Z1, d) for d in days))
+        stats = sim.stats
+    assert stats.total == 12
+    assert stats.max_concurrent <= 2
+    assert stats.max_per_second <= 9  # 8 per second, evenly spaced, plus the window's edge
