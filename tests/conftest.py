@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pg_server"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

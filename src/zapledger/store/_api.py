@@ -42,7 +42,7 @@ class MeterReading:
 
     ``channel`` is one of ``import_t1``, ``import_t2``, ``export_t1``, ``export_t2``, ``pv``, ``ev``
     (or a free name for other meters). ``source`` says where it came from (``dsmr``, ``csv``, …);
-    ``time_source`` is ``meter`` when the reading carries the meter's own time, ``receive`` otherwise.
+    ``time_source`` is ``meter`` when the reading carries the meter's own time, else ``receive``.
     """
 
     meter_id: str
@@ -95,7 +95,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def add_status(self, status: ZappiStatus, fetched_at: datetime) -> None:
-        """Store a status snapshot: decoded columns plus the raw JSON; idempotent on (serial, time)."""
+        """Store a status snapshot: decoded columns plus raw JSON; idempotent on (serial, time)."""
 
     @abc.abstractmethod
     def statuses(self, serial: str, start: datetime, end: datetime) -> list[dict[str, Any]]: ...
@@ -120,7 +120,7 @@ class Store(abc.ABC):
         final: bool,
         fetched_at: datetime,
     ) -> int:
-        """Write one local day's records and its sync state in ONE transaction (never half a day)."""
+        """Write a local day's records and its sync state in ONE transaction (never half a day)."""
 
     @abc.abstractmethod
     def record_failure(
@@ -144,7 +144,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def iter_energy(
-        self, serial: str | None, resolution: Resolution, start: datetime, end: datetime,
+        self,
+        serial: str | None,
+        resolution: Resolution,
+        start: datetime,
+        end: datetime,
         bucket_s: int = 3600,
     ) -> Iterator[EnergyRow]:
         """Energy summed in the database per ``bucket_s`` (UTC-aligned), for reports.
