@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import given, settings
@@ -37,12 +38,13 @@ _shaped = st.one_of(
 
 
 def _decode_all(data: bytes) -> None:
-    for decode in (
+    decoders: tuple[Callable[[], object], ...] = (
         lambda: decode_status(data),
         lambda: decode_history(data, Resolution.MINUTE),
         lambda: decode_history(data, Resolution.HOUR),
         lambda: decode_any(data),
-    ):
+    )
+    for decode in decoders:
         with contextlib.suppress(BadResponseError):
             decode()
 

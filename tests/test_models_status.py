@@ -30,7 +30,7 @@ def test_example_payload_units(fixture_bytes: Read) -> None:
     assert z.mode is ZappiMode.FAST
     assert z.charge_status is ChargeStatus.CHARGING
     assert z.plug_status is PlugStatus.CHARGING
-    assert z.plug_status == "C2"
+    assert str(z.plug_status) == "C2"
     assert z.timestamp == datetime(2021, 7, 25, 6, 30, 31, tzinfo=UTC)
 
 

@@ -84,7 +84,7 @@ class ServerError(ApiError):
 
 
 class BadResponseError(ApiError):
-    """The answer could not be decoded: malformed JSON, an HTML page, or a payload of the wrong shape."""
+    """The answer could not be decoded: malformed JSON, an HTML page, or a wrong shape."""
 
 
 #: Meanings of the command status codes that have been observed.
@@ -97,7 +97,7 @@ COMMAND_CODES: dict[int, str] = {
 
 
 class CommandError(ApiError):
-    """The cloud refused a command; ``code`` is its status code, ``meaning`` what it is known to mean."""
+    """The cloud refused a command: ``code`` is its status code, ``meaning`` what it means."""
 
     def __init__(self, code: int, *, endpoint: str | None = None, statustext: str = "") -> None:
         self.code = code
@@ -113,4 +113,4 @@ class StoreError(ZapledgerError):
 
 
 class MeterError(ZapledgerError):
-    """Meter input could not be read at all (a single bad telegram or row is counted, not raised)."""
+    """Meter input could not be read at all (one bad telegram or row is counted, not raised)."""

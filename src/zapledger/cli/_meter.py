@@ -1,9 +1,460 @@
-"""Commands of this area (filled in by its owner)."""
+"""Commands of the household meters: ``meter read``, ``meter import`` and ``reconcile``."""
 
 from __future__ import annotations
 
+import csv
+import json
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import typer
+
+from ._common import open_store, parse_day, settings, state, timezone_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from rich.console import Console
+
+    from ..meters import ReadStats, StoreWriter
+    from ..reconcile import ReconcileReport
+    from ..simulator.meterdata import TruthSource
+    from ..store import Store
+
+__all__ = ["print_read_stats", "print_reconcile_summary", "register", "run_demo_meters"]
+
+meter_app = typer.Typer(
+    name="meter",
+    help="Read the household's meters (DSMR P1, HomeWizard, CSV) into the database.",
+    no_args_is_help=True,
+)
+
+
+class Dsmr(StrEnum):
+    AUTO = "auto"
+    V2_2 = "2.2"
+    V4 = "4"
+    V5 = "5"
+
+
+class Format(StrEnum):
+    AUTO = "auto"
+    DSMR = "dsmr"
+    CSV = "csv"
+
+
+class By(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+    MONTH = "month"
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    """Add ``meter read``/``meter import`` and ``reconcile`` to the app."""
+    meter_app.command("read")(read_cmd)
+    meter_app.command("import")(import_cmd)
+    app.add_typer(meter_app)
+    app.command("reconcile")(reconcile_cmd)
+
+
+# --- printing --------------------------------------------------------------------------------
+
+
+def print_read_stats(console: Console, stats: ReadStats, *, issues: int = 10) -> None:
+    """One paragraph per source: what was read and stored, what was bad and where."""
+    span = ""
+    if stats.first is not None and stats.last is not None:
+        span = f", {_iso(stats.first)} … {_iso(stats.last)}"
+    meters = ", ".join(sorted(stats.meter_ids)) or "—"
+    console.print(
+        f"[bold]{stats.source}[/]: {stats.units} read, {stats.accepted} used, "
+        f"{stats.stored} readings stored"
+        + (f" ({stats.thinned} thinned)" if stats.thinned else "")
+        + f"{span}; meter {meters}"
+    )
+    if stats.bad:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(stats.issue_counts.items()))
+        console.print(f"  [yellow]{stats.bad} issues (bad input is never stored): {kinds}[/]")
+        for issue in stats.issues[:issues]:
+            console.print(f"  {issue}", markup=False)
+        if stats.bad > issues:
+            console.print(f"  … and {stats.bad - min(issues, len(stats.issues))} more")
+
+
+def _iso(ts: datetime) -> str:
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def print_reconcile_summary(console: Console, report: ReconcileReport) -> None:
+    """The summary per pair: bias, mean |difference|, drift, what was left out, worst hours."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"zappi vs meters, {report.first_day} – {report.last_day} ({report.tz})",
+        caption="difference = meter − zappi; bias = Σ meter / Σ zappi − 1 over the hours compared",
+    )
+    for name in ("Pair", "Hours", "zappi kWh", "meter kWh", "Bias %", "Mean |Δ| kWh/h"):
+        table.add_column(name, justify="left" if name == "Pair" else "right")
+    for name in ("Drift pp/month", "Flagged", "Left out (hours)"):
+        table.add_column(name, justify="left" if name.startswith("Left") else "right")
+    for s in report.summaries:
+        left_out = ", ".join(f"{reason}: {n}" for reason, n in sorted(s.excluded.items()))
+        table.add_row(
+            f"{s.pair}\n[dim]{s.zappi_label} vs {s.meter_label}[/]",
+            f"{s.hours_compared}/{s.hours}",
+            f"{s.zappi_kwh:.3f}",
+            f"{s.meter_kwh:.3f}",
+            _num(s.bias_pct, "+.2f"),
+            _num(s.mean_abs_difference_kwh, ".4f"),
+            _num(s.drift_pct_per_month, "+.2f"),
+            str(s.flagged_periods),
+            left_out or "—",
+        )
+    console.print(table)
+    if not report.summaries:
+        console.print("[yellow]no meter readings in this span: nothing to compare[/]")
+    for s in report.summaries:
+        worst = [c for c in s.worst_hours[:3] if abs(c.difference_kwh or 0.0) >= 0.0005]
+        if worst:
+            text = "; ".join(f"{c.period} {c.difference_kwh or 0.0:+.3f} kWh" for c in worst)
+            console.print(f"  worst hours, {s.pair}: {text}")
+
+
+def _rows_table(report: ReconcileReport) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"Per {report.by.value} (tolerance ±{report.tolerance_pct:g} %)")
+    for name in ("Period", "Pair", "zappi kWh", "meter kWh", "Δ kWh", "Δ %", "", "Reasons"):
+        table.add_column(name, justify="left" if name in ("Period", "Pair", "Reasons") else "right")
+    for r in report.rows:
+        flag = "[red]![/]" if r.flagged else ""
+        table.add_row(
+            r.period,
+            r.pair,
+            _num(r.zappi_kwh, ".3f"),
+            _num(r.meter_kwh, ".3f") + ("~" if r.estimated and r.meter_kwh is not None else ""),
+            _num(r.difference_kwh, "+.3f"),
+            _num(r.relative_pct, "+.2f"),
+            flag,
+            ", ".join(r.reasons),
+        )
+    return table
+
+
+def run_demo_meters(
+    console: Console,
+    store: Store,
+    household: TruthSource,
+    serial: str | None,
+    first_day: date,
+    last_day: date,
+    tz: str,
+    out_dir: Path,
+) -> ReconcileReport:
+    """The demo's meter part: write the simulated meters' data, import it, reconcile, print.
+
+    The P1 meter's DSMR 5 capture and the PV/EV CSV are imported (the DSMR 2.2 capture of the
+    same meter is written alongside, for show); the zappi history must already be stored.
+    """
+    from ..history import local_day_window
+    from ..meters import import_file
+    from ..reconcile import reconcile_summary, render_chart
+    from ..simulator.meterdata import write_demo_meter_data
+
+    start = local_day_window(first_day, tz)[0] - timedelta(hours=1)
+    end = local_day_window(last_day, tz)[1] + timedelta(hours=1)
+    paths = write_demo_meter_data(household, start, end, out_dir)
+    for key in ("dsmr5", "csv"):
+        print_read_stats(console, import_file(paths[key], store))
+    report = reconcile_summary(store, serial, first_day, last_day, tz)
+    chart = render_chart(report, out_dir / "reconcile.png")
+    print_reconcile_summary(console, report)
+    console.print(f"meter data in {out_dir}; comparison chart {chart}")
+    return report
+
+
+# --- meter read --------------------------------------------------------------------------------
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM end a reader cleanly (its last readings are still written)."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def read_cmd(
+    serial_port: str | None = typer.Option(
+        None, "--serial", help="Serial device (or pyserial URL), e.g. /dev/ttyUSB0."
+    ),
+    tcp: str | None = typer.Option(None, "--tcp", help="HOST:PORT of a ser2net-style socket."),
+    homewizard: str | None = typer.Option(
+        None, "--homewizard", help="Host (or host:port) of a HomeWizard P1 dongle."
+    ),
+    dsmr: Dsmr = typer.Option(
+        Dsmr.AUTO, "--dsmr", help="DSMR version (serial default: 5; 2.2 is 9600 7E1)."
+    ),
+    meter_id: str | None = typer.Option(None, "--meter-id", help="Override the meter's id."),
+    every: float = typer.Option(
+        60.0, "--every", min=0, help="Store at most one reading per channel in SECONDS (0: all)."
+    ),
+    interval: float = typer.Option(10.0, "--interval", min=1, help="HomeWizard poll interval s."),
+    count: int | None = typer.Option(None, "--count", min=1, help="Stop after N telegrams/polls."),
+    capture: Path | None = typer.Option(
+        None, "--capture", help="Also append the raw telegrams to this file (re-importable)."
+    ),
+    reconnect: bool = typer.Option(
+        True, "--reconnect/--no-reconnect", help="TCP: reconnect when the socket closes."
+    ),
+) -> None:
+    """Read a meter continuously and store its readings (run it as a service)."""
+    chosen = [x for x in (serial_port, tcp, homewizard) if x]
+    if len(chosen) != 1:
+        raise typer.BadParameter("give exactly one of --serial, --tcp and --homewizard")
+    from ..meters import DsmrVersion, StoreWriter, require_version
+
+    console = state.console()
+    with open_store() as store:
+
+        def flushed(n: int) -> None:
+            console.print(f"{_iso(datetime.now(UTC))} stored {n} readings", highlight=False)
+
+        writer = StoreWriter(store, every_s=every, on_flush=flushed)
+        try:
+            if homewizard:
+                stats = _read_homewizard(homewizard, writer, interval, count, meter_id)
+            else:
+                version = require_version(dsmr.value)
+                if serial_port and version is None:
+                    version = DsmrVersion.V5
+                stats = _read_dsmr(
+                    serial_port, tcp, version, writer, meter_id, count, capture, reconnect
+                )
+        finally:
+            writer.flush()
+    print_read_stats(console, writer.account(stats))
+
+
+def _read_dsmr(
+    serial_port: str | None,
+    tcp: str | None,
+    version: Any,
+    writer: StoreWriter,
+    meter_id: str | None,
+    count: int | None,
+    capture: Path | None,
+    reconnect: bool,
+) -> ReadStats:
+    from ..meters import read_serial, read_tcp
+
+    stop = threading.Event()
+    # latin-1 keeps every byte as it came, a garbled telegram included (re-import flags it)
+    capture_fh = capture.open("a", encoding="latin-1", newline="") if capture else None
+    try:
+        with _stop_on_signals(stop):
+            if serial_port:
+                return read_serial(
+                    serial_port,
+                    version,
+                    sink=writer,
+                    meter_id=meter_id,
+                    stop=stop,
+                    max_telegrams=count,
+                    capture=capture_fh,
+                )
+            assert tcp is not None
+            host, _, port = tcp.rpartition(":")
+            if not host or not port.isdigit():
+                raise typer.BadParameter("--tcp takes HOST:PORT", param_hint="--tcp")
+            return read_tcp(
+                host.strip("[]"),
+                int(port),
+                version,
+                sink=writer,
+                meter_id=meter_id,
+                stop=stop,
+                max_telegrams=count,
+                reconnect=reconnect,
+                capture=capture_fh,
+            )
+    finally:
+        if capture_fh is not None:
+            capture_fh.close()
+
+
+def _read_homewizard(
+    host: str, writer: StoreWriter, interval: float, count: int | None, meter_id: str | None
+) -> ReadStats:
+    import asyncio
+
+    from ..meters import poll_homewizard
+    from ._common import run_async
+
+    async def go() -> ReadStats:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            return await poll_homewizard(
+                host, sink=writer, interval_s=interval, count=count, meter_id=meter_id, stop=stop
+            )
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    return run_async(go())
+
+
+# --- meter import -------------------------------------------------------------------------------
+
+
+def import_cmd(
+    files: list[Path] = typer.Argument(..., help="Telegram captures or CSV files."),
+    file_format: Format = typer.Option(Format.AUTO, "--format", help="auto, dsmr or csv."),
+    dsmr: Dsmr = typer.Option(Dsmr.AUTO, "--dsmr", help="DSMR version of a capture."),
+    meter_id: str | None = typer.Option(None, "--meter-id", help="Meter id to store under."),
+    start: str | None = typer.Option(
+        None, "--start", help="Time of the first telegram of a capture without times (ISO 8601)."
+    ),
+    interval: float | None = typer.Option(
+        None, "--interval", min=0.001, help="Seconds between telegrams of such a capture."
+    ),
+    tz: str | None = typer.Option(None, "--tz", help="Zone of CSV times without an offset."),
+    every: float = typer.Option(
+        0.0, "--every", min=0, help="Keep at most one reading per channel in SECONDS."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+) -> None:
+    """Load captured telegrams or a CSV of totalisers into the database (idempotent)."""
+    from ..exceptions import MeterError
+    from ..meters import FileFormat, import_file, require_version
+
+    begin: datetime | None = None
+    if start:
+        try:
+            begin = datetime.fromisoformat(start)
+        except ValueError:
+            raise typer.BadParameter(
+                "--start takes an ISO 8601 time", param_hint="--start"
+            ) from None
+        if begin.tzinfo is None:
+            raise typer.BadParameter("--start needs an offset or Z", param_hint="--start")
+    step = timedelta(seconds=interval) if interval else None
+    zone = timezone_name(tz) if file_format is not Format.DSMR else "UTC"
+    console = state.console()
+    results = []
+    with open_store() as store:
+        for file in files:
+            stats = import_file(
+                file,
+                store,
+                file_format=FileFormat(file_format.value),
+                version=require_version(dsmr.value),
+                meter_id=meter_id,
+                start=begin,
+                interval=step,
+                tz=zone,
+                every_s=every,
+            )
+            results.append(stats)
+            if not as_json:
+                print_read_stats(console, stats)
+    if as_json:
+        sys.stdout.write(json.dumps([s.as_dict() for s in results], indent=2) + "\n")
+    unusable = [s for s in results if s.accepted == 0]
+    if unusable:
+        names = ", ".join(s.source for s in unusable)
+        raise MeterError(f"no usable readings in {names}")
+
+
+# --- reconcile --------------------------------------------------------------------------------
+
+
+def reconcile_cmd(
+    first: str = typer.Option(..., "--from", metavar="DATE", help="First local day."),
+    last: str | None = typer.Option(None, "--to", metavar="DATE", help="Last local day."),
+    by: By = typer.Option(By.DAY, "--by", help="hour, day or month."),
+    tolerance: float = typer.Option(2.0, "--tolerance", min=0, help="Flag beyond this %."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV of the periods on stdout."),
+    as_json: bool = typer.Option(False, "--json", help="JSON of the whole report on stdout."),
+    serial: str | None = typer.Option(
+        None, "--serial", help="Which zappi (default: the configured one, else all together)."
+    ),
+    tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the days."),
+    meters: list[str] | None = typer.Option(None, "--meter", help="Only this meter id (repeat)."),
+    chart: Path | None = typer.Option(None, "--chart", help="Also draw the comparison as PNG."),
+) -> None:
+    """Check the zappi's history against the household's meters, from the database only."""
+    from ..reconcile import reconcile, render_chart
+
+    if as_csv and as_json:
+        raise typer.BadParameter("choose one of --csv and --json")
+    day_from = parse_day(first, "--from")
+    day_to = parse_day(last, "--to") if last else day_from
+    if day_to < day_from:
+        raise typer.BadParameter("--to is before --from")
+    cfg = settings()
+    zone = timezone_name(tz, cfg)
+    with open_store(cfg) as store:
+        sn = serial or cfg.zappi_serial or _first_zappi(store.devices())
+        report = reconcile(
+            store,
+            sn,
+            day_from,
+            day_to,
+            zone,
+            by=by.value,
+            tolerance_pct=tolerance,
+            meter_ids=meters or None,
+        )
+    if chart is not None:
+        render_chart(report, chart)
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    elif as_csv:
+        _write_rows_csv(report)
+    else:
+        console = state.console()
+        console.print(_rows_table(report))
+        print_reconcile_summary(console, report)
+        if chart is not None:
+            console.print(f"chart written to {chart}")
+
+
+def _first_zappi(devices: list[tuple[str, str, str | None]]) -> str | None:
+    zappis = [sn for sn, kind, _ in devices if kind.lower() == "zappi"]
+    return zappis[0] if len(zappis) == 1 else None
+
+
+def _write_rows_csv(report: ReconcileReport) -> None:
+    fields = [
+        "period", "pair", "start", "end", "hours", "zappi_kwh", "meter_kwh", "difference_kwh",
+        "relative_pct", "flagged", "estimated", "reasons",
+    ]  # fmt: skip
+    writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in report.rows:
+        data = row.as_dict()
+        data["reasons"] = ";".join(data["reasons"])
+        writer.writerow({k: data[k] for k in fields})

@@ -1,0 +1,292 @@
+"""Exports of stored energy as CSV, JSON Lines or Parquet, one stable set of columns.
+
+The columns are documented in ``docs/export-format.md``; a change to them is a new column, never
+a renamed or removed one. Rows are streamed: a minute export of years never sits in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from ..exceptions import ConfigError
+from ..history import local_day_window, to_local
+from ..models import Resolution, joules_to_kwh
+from ..store._api import Store
+from ._balance import Energy, Period, SlotStatus, aggregate, hourly_series
+
+__all__ = [
+    "ENERGY_COLUMNS",
+    "EXPORT_COLUMNS",
+    "ExportFormat",
+    "ExportResolution",
+    "export_rows",
+    "write_export",
+]
+
+
+class ExportResolution(enum.StrEnum):
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+
+
+class ExportFormat(enum.StrEnum):
+    CSV = "csv"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
+#: Energy columns, each exported in joules (``_j``, integer) and kWh (``_kwh``, float).
+ENERGY_COLUMNS = (
+    "import",
+    "export",
+    "generation",
+    "generation_negative",
+    "diverted",
+    "boosted",
+    "ev",
+    "house",
+)
+#: Every column, in file order. Stable: new columns are only ever appended.
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "start_utc",
+    "end_utc",
+    "start_local",
+    "end_local",
+    "tz",
+    "resolution",
+    "serial",
+    "source",
+    "records",
+    "complete",
+    *(f"{c}_j" for c in ENERGY_COLUMNS),
+    *(f"{c}_kwh" for c in ENERGY_COLUMNS),
+)
+BATCH_ROWS = 50_000
+_MINUTE = timedelta(minutes=1)
+_HOUR = timedelta(hours=1)
+_CHUNK = timedelta(days=7)
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _row(
+    start: datetime,
+    end: datetime,
+    tz: str,
+    resolution: ExportResolution,
+    serial: str | None,
+    source: str,
+    records: int,
+    complete: bool,
+    energy: Energy,
+) -> dict[str, Any]:
+    joules = (
+        energy.import_j,
+        energy.export_j,
+        energy.generation_j,
+        energy.generation_negative_j,
+        energy.diverted_j,
+        energy.boosted_j,
+        energy.ev_j,
+        energy.house_j,
+    )
+    row: dict[str, Any] = {
+        "start_utc": start,
+        "end_utc": end,
+        "start_local": to_local(start, tz).isoformat(),
+        "end_local": to_local(end, tz).isoformat(),
+        "tz": tz,
+        "resolution": resolution.value,
+        "serial": serial or "site",
+        "source": source,
+        "records": records,
+        "complete": complete,
+    }
+    for name, value in zip(ENERGY_COLUMNS, joules, strict=True):
+        row[f"{name}_j"] = value
+    for name, value in zip(ENERGY_COLUMNS, joules, strict=True):
+        row[f"{name}_kwh"] = joules_to_kwh(value)
+    return row
+
+
+def export_rows(
+    store: Store,
+    resolution: ExportResolution | str,
+    first_day: date,
+    last_day: date,
+    tz: str,
+    *,
+    serial: str | None = None,
+    now: datetime | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Rows of the local days ``first_day``..``last_day``; timestamps as aware UTC datetimes.
+
+    minute: the stored minute records (summed over devices when ``serial`` is None); hour: the
+    report's hours (hourly record, else the minute sum), hours without data left out; day: every
+    local day, with ``complete`` false where hours are missing, partial or not final.
+    """
+    res = ExportResolution(resolution)
+    if res is ExportResolution.MINUTE:
+        start = local_day_window(first_day, tz, Resolution.MINUTE)[0]
+        end = local_day_window(last_day, tz, Resolution.MINUTE)[1]
+        devices = 1
+        if serial is None:
+            devices = max(1, sum(1 for _s, kind, _n in store.devices() if kind == "zappi"))
+        step = Resolution.MINUTE.seconds
+        at = start
+        while at < end:  # a week per query keeps memory flat over years of minutes
+            upto = min(end, at + _CHUNK)
+            for r in store.iter_energy(serial, Resolution.MINUTE, at, upto, step):
+                yield _row(
+                    r.start,
+                    r.start + _MINUTE,
+                    tz,
+                    res,
+                    serial,
+                    "minute",
+                    r.records,
+                    r.records >= devices,
+                    Energy.of_row(r),
+                )
+            at = upto
+        return
+    series = hourly_series(store, first_day, last_day, tz, serial=serial, now=now)
+    if res is ExportResolution.HOUR:
+        for s in series.slots:
+            if s.counted:
+                yield _row(
+                    s.start,
+                    s.start + _HOUR,
+                    tz,
+                    res,
+                    serial,
+                    s.status.value,
+                    s.records,
+                    s.complete,
+                    s.energy,
+                )
+        return
+    report = aggregate(series, Period.DAY, first_day, last_day, tz, serial=serial)
+    for p in report.rows:
+        cov = p.coverage
+        sources = [
+            name
+            for name, n in (
+                (SlotStatus.HOUR.value, cov.hour_rows),
+                (SlotStatus.MINUTE.value, cov.minute_hours + cov.partial_hours),
+            )
+            if n
+        ]
+        source = "mixed" if len(sources) > 1 else (sources[0] if sources else "none")
+        yield _row(p.start, p.end, tz, res, serial, source, cov.records, cov.complete, p.energy)
+
+
+def _text_rows(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        row["start_utc"] = _iso(row["start_utc"])
+        row["end_utc"] = _iso(row["end_utc"])
+        yield row
+
+
+def _write_csv(rows: Iterator[dict[str, Any]], out: IO[bytes]) -> int:
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    try:
+        writer = csv.DictWriter(text, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        n = 0
+        for row in _text_rows(rows):
+            row["complete"] = "true" if row["complete"] else "false"
+            writer.writerow(row)
+            n += 1
+        text.flush()
+        return n
+    finally:
+        text.detach()
+
+
+def _write_jsonl(rows: Iterator[dict[str, Any]], out: IO[bytes]) -> int:
+    import msgspec
+
+    encoder = msgspec.json.Encoder()
+    buf = bytearray()
+    n = 0
+    for row in _text_rows(rows):
+        encoder.encode_into(row, buf, -1)
+        buf.extend(b"\n")
+        n += 1
+        if len(buf) > 1 << 20:
+            out.write(buf)
+            buf.clear()
+    out.write(buf)
+    out.flush()
+    return n
+
+
+def _parquet_schema() -> Any:
+    import pyarrow as pa
+
+    fields = [
+        pa.field("start_utc", pa.timestamp("s", tz="UTC"), nullable=False),
+        pa.field("end_utc", pa.timestamp("s", tz="UTC"), nullable=False),
+        pa.field("start_local", pa.string(), nullable=False),
+        pa.field("end_local", pa.string(), nullable=False),
+        pa.field("tz", pa.string(), nullable=False),
+        pa.field("resolution", pa.string(), nullable=False),
+        pa.field("serial", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("records", pa.int64(), nullable=False),
+        pa.field("complete", pa.bool_(), nullable=False),
+    ]
+    fields += [pa.field(f"{c}_j", pa.int64(), nullable=False) for c in ENERGY_COLUMNS]
+    fields += [pa.field(f"{c}_kwh", pa.float64(), nullable=False) for c in ENERGY_COLUMNS]
+    return pa.schema(fields)
+
+
+def _write_parquet(rows: Iterator[dict[str, Any]], out: IO[bytes] | Path) -> int:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConfigError(
+            "Parquet export needs pyarrow: pip install 'zapledger[parquet]'"
+        ) from None
+    schema = _parquet_schema()
+    n = 0
+    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= BATCH_ROWS:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                n += len(batch)
+                batch.clear()
+        if batch or n == 0:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            n += len(batch)
+    return n
+
+
+def write_export(
+    rows: Iterator[dict[str, Any]], fmt: ExportFormat | str, dest: Path | IO[bytes]
+) -> int:
+    """Write ``rows`` (from :func:`export_rows`) to a file or binary stream; returns the count."""
+    kind = ExportFormat(fmt)
+    if isinstance(dest, Path):
+        if kind is ExportFormat.PARQUET:
+            return _write_parquet(rows, dest)
+        with dest.open("wb") as fh:
+            return write_export(rows, kind, fh)
+    if kind is ExportFormat.CSV:
+        return _write_csv(rows, dest)
+    if kind is ExportFormat.JSONL:
+        return _write_jsonl(rows, dest)
+    return _write_parquet(rows, dest)

@@ -1,0 +1,302 @@
+"""One self-contained HTML page of the balance: tables, embedded charts, data-quality notes.
+
+The page loads nothing from anywhere: styles and a tiny script are inline, charts are PNGs in
+``data:`` URLs, and a Content-Security-Policy forbids every other source. The script marks the
+page with ``data-images-loaded`` once every chart image has decoded, for headless checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..models import joules_to_kwh
+from ..store._api import Store
+from ._balance import BalanceReport, HourlySeries, Period, SlotStatus, aggregate, hourly_series
+from ._charts import Chart, day_chart, days_chart, months_chart, profile_chart, years_chart
+
+__all__ = ["ReportPage", "build_report_page", "render_html", "write_html_report"]
+
+#: Ranges up to this many days get a row and a bar per day; longer ones per month.
+DAILY_MAX_DAYS = 62
+#: The profile chart shows at most this many months (the last ones of the range).
+PROFILE_MAX_MONTHS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPage:
+    """Everything the page shows, before rendering."""
+
+    report: BalanceReport
+    total_by_source: dict[str, int]
+    charts: tuple[Chart, ...]
+    reconciliation: Any
+    reconciliation_note: str | None
+    generated_at: datetime
+    reconciliation_chart: bytes | None = None
+
+
+def _months(first: date, last: date) -> list[tuple[int, int]]:
+    months: list[tuple[int, int]] = []
+    y, m = first.year, first.month
+    while (y, m) <= (last.year, last.month):
+        months.append((y, m))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return months
+
+
+def _last_day_with_data(series: HourlySeries, first: date, last: date, tz: str) -> date | None:
+    """The latest complete day of the range, else the latest with any data."""
+    days = aggregate(series, Period.DAY, first, last, tz).rows
+    for r in reversed(days):
+        if r.coverage.complete:
+            return date.fromisoformat(r.label)
+    for r in reversed(days):
+        if r.coverage.has_data:
+            return date.fromisoformat(r.label)
+    return None
+
+
+def _charts(series: HourlySeries, first: date, last: date, tz: str) -> list[Chart]:
+    charts: list[Chart] = []
+    span = (last - first).days + 1
+    if span <= DAILY_MAX_DAYS:
+        charts.append(days_chart(series, first, last, tz))
+        day = _last_day_with_data(series, first, last, tz)
+        if day is not None:
+            charts.append(day_chart(series, day, tz))
+    else:
+        charts.append(months_chart(series, first, last, tz))
+        years = list(range(first.year, last.year + 1))
+        if len(years) > 1:
+            charts.append(years_chart(series, years, tz))
+    months = _months(first, last)[-PROFILE_MAX_MONTHS:]
+    charts.append(profile_chart(series, months, tz))
+    return charts
+
+
+def _reconciliation(
+    store: Store, serial: str | None, first: date, last: date, tz: str
+) -> tuple[Any, str | None, bytes | None]:
+    """The meter reconciliation when meter data exists: ``zapledger.reconcile``'s summary (as
+    its ``as_dict()``), a note when it cannot be had, and its chart as PNG bytes."""
+    if not store.meters():
+        return None, None, None
+    try:
+        from .. import reconcile
+    except ImportError:
+        return None, "Meter data exists, but this build has no reconciliation module.", None
+    summary = getattr(reconcile, "reconcile_summary", None)
+    if summary is None:
+        return None, "Meter data exists, but the reconciliation module has no summary yet.", None
+    result = summary(store, serial, first, last, tz)
+    if result is None:
+        return None, None, None
+    chart: bytes | None = None
+    render = getattr(reconcile, "render_chart", None)
+    if callable(render) and getattr(result, "summaries", None):
+        with tempfile.TemporaryDirectory(prefix="zapledger-") as tmp:
+            chart = Path(render(result, Path(tmp) / "reconcile.png")).read_bytes()
+    as_dict = getattr(result, "as_dict", None)
+    return (as_dict() if callable(as_dict) else result), None, chart
+
+
+def build_report_page(
+    store: Store,
+    first_day: date,
+    last_day: date,
+    tz: str,
+    *,
+    serial: str | None = None,
+    now: datetime | None = None,
+) -> ReportPage:
+    """Compute the tables and charts of the page from the store (one series of hours)."""
+    now = now or datetime.now(UTC)
+    series = hourly_series(store, first_day, last_day, tz, serial=serial, now=now)
+    period = Period.DAY if (last_day - first_day).days < DAILY_MAX_DAYS else Period.MONTH
+    report = aggregate(series, period, first_day, last_day, tz, serial=serial)
+    by_source = {status.value: 0 for status in SlotStatus}
+    for slot in series.slots:
+        by_source[slot.status.value] += 1
+    recon, recon_note, recon_chart = _reconciliation(store, serial, first_day, last_day, tz)
+    return ReportPage(
+        report,
+        by_source,
+        tuple(_charts(series, first_day, last_day, tz)),
+        recon,
+        recon_note,
+        now,
+        recon_chart,
+    )
+
+
+def _kwh(value_j: int) -> str:
+    return f"{joules_to_kwh(value_j):,.2f}"
+
+
+def _pct(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.0f} %"
+
+
+def _table(value: Any) -> dict[str, Any]:
+    """A generic view of the reconciliation: key/value pairs, or rows under common columns."""
+    if isinstance(value, Mapping):
+        return {"kind": "pairs", "pairs": [(str(k), _cell(v)) for k, v in value.items()]}
+    if (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and value
+        and all(isinstance(v, Mapping) for v in value)
+    ):
+        columns: list[str] = []
+        for row in value:
+            columns += [str(k) for k in row if str(k) not in columns]
+        rows = [[_cell(row.get(c)) for c in columns] for row in value]
+        return {"kind": "rows", "columns": columns, "rows": rows}
+    return {"kind": "text", "text": str(value)}
+
+
+#: Columns of the per-pair summary of ``zapledger.reconcile``, with their headings.
+_SUMMARY_COLUMNS = (
+    ("pair", "Pair"),
+    ("zappi", "zappi"),
+    ("meter", "Meter"),
+    ("zappi_kwh", "zappi kWh"),
+    ("meter_kwh", "Meter kWh"),
+    ("bias_pct", "Bias %"),
+    ("hours_compared", "Hours compared"),
+    ("hours", "Hours"),
+    ("flagged_periods", "Flagged"),
+    ("excluded_hours", "Excluded hours"),
+)
+_FLAGGED_COLUMNS = (
+    ("period", "Period"),
+    ("pair", "Pair"),
+    ("zappi_kwh", "zappi kWh"),
+    ("meter_kwh", "Meter kWh"),
+    ("difference_kwh", "Difference kWh"),
+    ("relative_pct", "Relative %"),
+    ("reasons", "Reasons"),
+)
+#: Flagged periods listed at most.
+MAX_FLAGGED_ROWS = 40
+
+
+def _reconciliation_sections(recon: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Tables of the reconciliation: the known report shape, else a generic view."""
+    if recon is None:
+        return []
+    if isinstance(recon, Mapping) and isinstance(recon.get("summaries"), list):
+        summaries = [[_cell(s.get(key)) for key, _ in _SUMMARY_COLUMNS] for s in recon["summaries"]]
+        flagged = [r for r in recon.get("rows", []) if r.get("flagged")]
+        sections = [
+            (
+                f"Per pair, {recon.get('from')} to {recon.get('to')} "
+                f"(tolerance {recon.get('tolerance_pct')} %)",
+                {"kind": "rows", "columns": [h for _, h in _SUMMARY_COLUMNS], "rows": summaries},
+            )
+        ]
+        if flagged:
+            rows = [[_cell(r.get(key)) for key, _ in _FLAGGED_COLUMNS] for r in flagged]
+            title = f"Flagged periods ({len(flagged)})"
+            if len(rows) > MAX_FLAGGED_ROWS:
+                title += f", the first {MAX_FLAGGED_ROWS}"
+            sections.append(
+                (
+                    title,
+                    {
+                        "kind": "rows",
+                        "columns": [h for _, h in _FLAGGED_COLUMNS],
+                        "rows": rows[:MAX_FLAGGED_ROWS],
+                    },
+                )
+            )
+        return sections
+    if isinstance(recon, Mapping) and all(
+        isinstance(v, Mapping | list | tuple) for v in recon.values()
+    ):
+        return [(str(k), _table(v)) for k, v in recon.items()]
+    return [("Summary", _table(recon))]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {_cell(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(v) for v in value)
+    return "—" if value is None else str(value)
+
+
+def render_html(page: ReportPage) -> str:
+    """The page's HTML text (jinja2, autoescaped)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("zapledger.report", "templates"),
+        autoescape=jinja2.select_autoescape(("html",)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["kwh"] = _kwh
+    env.filters["pct"] = _pct
+    report = page.report
+    sections = _reconciliation_sections(page.reconciliation)
+    title = (
+        f"Energy balance {report.first_day.isoformat()} to {report.last_day.isoformat()}"
+        if report.first_day != report.last_day
+        else f"Energy balance {report.first_day.isoformat()}"
+    )
+    template = env.get_template("report.html")
+    return template.render(
+        title=title,
+        report=report,
+        total=report.total,
+        incomplete=report.incomplete,
+        by_source=page.total_by_source,
+        charts=[
+            {"name": c.name, "title": c.title, "data": base64.b64encode(c.png).decode("ascii")}
+            for c in page.charts
+        ],
+        reconciliation=sections,
+        reconciliation_note=page.reconciliation_note,
+        reconciliation_chart=(
+            base64.b64encode(page.reconciliation_chart).decode("ascii")
+            if page.reconciliation_chart
+            else None
+        ),
+        generated=page.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        version=__version__,
+    )
+
+
+def write_html_report(
+    store: Store,
+    out_dir: Path | str,
+    start: date,
+    end: date,
+    tz: str,
+    serial: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> Path:
+    """Write the report of the local days ``start``..``end`` (both included) into ``out_dir``.
+
+    Returns the path of the page, ``report-<start>_<end>.html``; the folder is created.
+    """
+    if end < start:
+        start, end = end, start
+    page = build_report_page(store, start, end, tz, serial=serial, now=now)
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"report-{start.isoformat()}_{end.isoformat()}.html"
+    path.write_text(render_html(page), encoding="utf-8")
+    return path

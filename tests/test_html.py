@@ -1,0 +1,198 @@
+"""The HTML report: self-contained, the report's numbers, quality notes, the reconciliation hook."""
+
+from __future__ import annotations
+
+import base64
+import re
+import sys
+import types
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from test_report_data import NOW, SERIAL, fill
+from zapledger.history import local_day_window
+from zapledger.models import Resolution, joules_to_kwh
+from zapledger.report import balance, write_html_report
+from zapledger.report._html import _table, build_report_page, render_html
+from zapledger.store import MeterReading, Store, open_store
+
+TZ = "Europe/London"
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    with open_store("sqlite:///:memory:") as s:
+        fill(s, date(2024, 10, 24), date(2024, 10, 29), TZ)
+        yield s
+
+
+def test_page_is_self_contained(store: Store, tmp_path: Path) -> None:
+    path = write_html_report(
+        store, tmp_path / "r", date(2024, 10, 25), date(2024, 10, 31), TZ, now=NOW
+    )
+    assert path == tmp_path / "r" / "report-2024-10-25_2024-10-31.html"
+    html = path.read_text()
+    assert "http://" not in html and "https://" not in html
+    sources = re.findall(r'src="([^"]*)"', html)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    for src in sources:
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Content-Security-Policy" in html
+    assert len(sources) == 3  # days, the last complete day per hour, the profile
+
+
+def test_numbers_are_those_of_the_report(store: Store) -> None:
+    first, last = date(2024, 10, 25), date(2024, 10, 29)
+    html = render_html(build_report_page(store, first, last, TZ, now=NOW))
+    report = balance(store, first, last, TZ, "day", now=NOW)
+    total = f"{joules_to_kwh(report.total.energy.import_j):,.2f}"
+    assert total in html
+    for row in report.rows:
+        assert f"<td>{row.label}</td>" in html
+    assert "Every day is complete." in html
+    assert "whole site" in html
+
+
+def test_quality_notes_name_incomplete_days(store: Store) -> None:
+    store.record_failure(
+        SERIAL,
+        Resolution.HOUR,
+        date(2024, 10, 30),
+        TZ,
+        "HTTP 503",
+        NOW,
+    )
+    html = render_html(
+        build_report_page(store, date(2024, 10, 28), date(2024, 10, 30), TZ, now=NOW)
+    )
+    assert "1 of 3 days are incomplete" in html
+    assert "2024-10-30 (24 h without data)" in html
+    assert "last fetch failed (HTTP 503)" in html
+    assert "These totals are incomplete" in html
+
+
+def test_long_ranges_are_monthly(store: Store, tmp_path: Path) -> None:
+    page = build_report_page(
+        store, date(2023, 11, 1), date(2024, 10, 31), TZ, serial=SERIAL, now=NOW
+    )
+    assert page.report.period.value == "month"
+    assert [c.name.split("-")[0] for c in page.charts] == ["months", "years", "profile"]
+    html = render_html(page)
+    assert f"zappi {SERIAL}" in html
+
+
+def test_empty_store_page(tmp_path: Path) -> None:
+    with open_store("sqlite:///:memory:") as empty:
+        page = build_report_page(empty, date(2024, 1, 1), date(2024, 1, 1), "UTC", now=NOW)
+        assert [c.name.split("-")[0] for c in page.charts] == ["days", "profile"]
+        html = render_html(page)
+    assert "Energy balance 2024-01-01" in html
+    assert "24 hours in the range: 0 from hourly records" in html
+    assert "24 without data" in html
+
+
+def _with_meter(store: Store) -> None:
+    store.upsert_meter_readings(
+        [MeterReading("m1", "import_t1", datetime(2024, 10, 25, tzinfo=NOW.tzinfo), 1_000, "csv")]
+    )
+
+
+def test_reconciliation_hook(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, last = date(2024, 10, 25), date(2024, 10, 26)
+    # no meter data: no section
+    assert "Reconciliation" not in render_html(build_report_page(store, first, last, TZ, now=NOW))
+    _with_meter(store)
+    monkeypatch.setitem(sys.modules, "zapledger.reconcile", None)
+    html = render_html(build_report_page(store, first, last, TZ, now=NOW))
+    assert "no reconciliation module" in html
+
+    calls: list[tuple[Any, ...]] = []
+
+    class Summary:
+        def as_dict(self) -> dict[str, Any]:
+            return {
+                "channels": [
+                    {"channel": "import", "zappi_kwh": 1.5, "meter_kwh": 1.25, "ok": True},
+                    {"channel": "export", "zappi_kwh": 2.0, "meter_kwh": None, "ok": False},
+                ],
+                "totals": {"difference_kwh": 0.25, "notes": ["a", "b"], "by": {"x": 1}},
+            }
+
+    def reconcile_summary(*args: Any) -> Summary:
+        calls.append(args)
+        return Summary()
+
+    module = types.ModuleType("zapledger.reconcile")
+    module.reconcile_summary = reconcile_summary  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "zapledger.reconcile", module)
+    import zapledger
+
+    monkeypatch.setattr(zapledger, "reconcile", module, raising=False)
+    html = render_html(build_report_page(store, first, last, TZ, now=NOW))
+    assert calls == [(store, None, first, last, TZ)]
+    assert "Reconciliation with the meters" in html
+    assert "<th>zappi_kwh</th>" in html and "1.250" in html
+    assert "difference_kwh" in html and "a, b" in html and "x: 1" in html
+
+
+def test_reconciliation_module_without_summary(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_meter(store)
+    module = types.ModuleType("zapledger.reconcile")
+    monkeypatch.setitem(sys.modules, "zapledger.reconcile", module)
+    import zapledger
+
+    monkeypatch.setattr(zapledger, "reconcile", module, raising=False)
+    page = build_report_page(store, date(2024, 10, 25), date(2024, 10, 25), TZ, now=NOW)
+    assert page.reconciliation is None
+    assert "no summary yet" in render_html(page)
+    module.reconcile_summary = lambda *a: None  # type: ignore[attr-defined]
+    page = build_report_page(store, date(2024, 10, 25), date(2024, 10, 25), TZ, now=NOW)
+    assert page.reconciliation is None and page.reconciliation_note is None
+    module.reconcile_summary = lambda *a: [1, 2]  # type: ignore[attr-defined]
+    page = build_report_page(store, date(2024, 10, 25), date(2024, 10, 25), TZ, now=NOW)
+    assert "[1, 2]" in render_html(page)
+
+
+def test_generic_tables() -> None:
+    assert _table({"a": 1.5})["kind"] == "pairs"
+    assert _table([{"a": 1}, {"b": None}]) == {
+        "kind": "rows",
+        "columns": ["a", "b"],
+        "rows": [["1", "—"], ["—", "—"]],
+    }
+    assert _table("text") == {"kind": "text", "text": "text"}
+
+
+def test_reversed_range_is_swapped(store: Store, tmp_path: Path) -> None:
+    path = write_html_report(store, tmp_path, date(2024, 10, 26), date(2024, 10, 25), TZ, now=NOW)
+    assert path.name == "report-2024-10-25_2024-10-26.html"
+
+
+def test_real_reconciliation_is_embedded(store: Store) -> None:
+    """With meter readings, the page carries zapledger.reconcile's summary and its chart."""
+    first, last = date(2024, 10, 25), date(2024, 10, 27)
+    start, end = local_day_window(first, TZ)[0], local_day_window(last, TZ)[1]
+    total = 5_000_000_000
+    readings = []
+    for rec in store.history(SERIAL, Resolution.HOUR, start, end):
+        readings.append(MeterReading("p1", "import_t1", rec.timestamp, total, "csv"))
+        readings.append(MeterReading("p1", "import_t2", rec.timestamp, 0, "csv"))
+        total += rec.import_j * 11 // 10  # the meter reads 10 % more: flagged
+    readings.append(MeterReading("p1", "import_t1", end, total, "csv"))
+    readings.append(MeterReading("p1", "import_t2", end, 0, "csv"))
+    store.upsert_meter_readings(readings)
+    page = build_report_page(store, first, last, TZ, now=NOW)
+    assert page.reconciliation_chart is not None
+    assert page.reconciliation_chart[:8] == b"\x89PNG\r\n\x1a\n"
+    html = render_html(page)
+    assert "Reconciliation with the meters" in html
+    assert "Per pair, 2024-10-25 to 2024-10-27" in html
+    assert "<td>import</td>" in html
+    assert "Flagged periods (3)" in html
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 4
