@@ -1,9 +1,469 @@
-"""Commands of this area (filled in by its owner)."""
+"""Commands of the history: ``sync`` (backfill), ``gaps`` (data quality), ``collect`` (daemon).
+
+Thin shells over :mod:`zapledger.sync`, :mod:`zapledger.quality` and :mod:`zapledger.collect`: the
+progress bar, the tables and the exit codes live here, the work does not.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections import Counter
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
 import typer
+
+from ._common import db_url, parse_day, run_async, settings, state, timezone_name
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..client import Client
+    from ..config import Settings
+    from ..models import Resolution
+    from ..quality import DayQuality, QualityReport
+    from ..sync import SyncEvent, SyncSummary
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    app.command("sync")(sync_cmd)
+    app.command("gaps")(gaps_cmd)
+    app.command("collect")(collect_cmd)
+
+
+_RATE_HELP = "Requests per second at most (the client's polite default is 2)."
+
+
+def _client(cfg: Settings, rate: float, concurrency: int) -> Client:
+    from ..client import Client
+
+    if rate <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--rate")
+    serial, key = cfg.require_credentials()
+    return Client(
+        serial,
+        key,
+        director_url=cfg.director_url,
+        rate_limit_per_s=rate,
+        max_concurrency=concurrency,
+    )
+
+
+def _resolutions(minute: bool, hourly: bool) -> list[Resolution]:
+    from ..models import Resolution
+
+    if minute == hourly:
+        return [Resolution.MINUTE, Resolution.HOUR]
+    return [Resolution.MINUTE] if minute else [Resolution.HOUR]
+
+
+# --- sync ------------------------------------------------------------------------------------
+
+
+def sync_cmd(
+    since: str | None = typer.Option(
+        None, "--since", metavar="DATE", help="First local day (default: the first day synced)."
+    ),
+    until: str | None = typer.Option(
+        None, "--until", metavar="DATE", help="Last local day, inclusive (default: today)."
+    ),
+    minute: bool = typer.Option(False, "--minute", help="Only per-minute history."),
+    hourly: bool = typer.Option(False, "--hourly", help="Only per-hour history."),
+    tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the days."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan, fetch nothing."),
+    serial: list[str] = typer.Option([], "--serial", help="Which zappi (default: all)."),
+    rate: float = typer.Option(2.0, "--rate", help=_RATE_HELP),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, max=16, help="Requests at once."),
+    gap_retries: int = typer.Option(
+        3, "--gap-retries", min=0, help="Times a recent day with gaps is fetched again."
+    ),
+) -> None:
+    """Fetch the days the database lacks (missing, not final, failed) and store them."""
+    from ..store import open_store
+
+    first = parse_day(since, "--since") if since else None
+    last = parse_day(until, "--until") if until else None
+    if first and last and last < first:
+        raise typer.BadParameter("--until is before --since")
+    cfg = settings()
+    zone = timezone_name(tz, cfg)
+    resolutions = _resolutions(minute, hourly)
+    console = state.console()
+
+    async def go() -> list[SyncSummary]:
+        with open_store(db_url(cfg)) as store:
+            async with _client(cfg, rate, concurrency) as client:
+                serials = list(serial) or ([cfg.zappi_serial] if cfg.zappi_serial else [])
+                if not serials:
+                    serials = await client.zappi_serials()
+                summaries = []
+                for sn in serials:
+                    summaries.append(
+                        await _sync_one(
+                            console,
+                            client,
+                            store,
+                            sn,
+                            first,
+                            last,
+                            zone,
+                            resolutions,
+                            dry_run=dry_run,
+                            concurrency=concurrency,
+                            gap_retries=gap_retries,
+                        )
+                    )
+                return summaries
+
+    summaries = run_async(go())
+    for summary in summaries:
+        _print_summary(console, summary)
+    if any(not s.ok for s in summaries):
+        raise typer.Exit(1)
+
+
+async def _sync_one(
+    console: Console,
+    client: Client,
+    store: Any,
+    serial: str,
+    since: date | None,
+    until: date | None,
+    tz: str,
+    resolutions: list[Resolution],
+    *,
+    dry_run: bool,
+    concurrency: int,
+    gap_retries: int,
+) -> SyncSummary:
+    from ..sync import default_since, sync
+
+    start = since or default_since(store, serial, resolutions)
+    if start is None:
+        raise typer.BadParameter(
+            f"nothing synced yet for zappi {serial}: say where to start", param_hint="--since"
+        )
+    with _SyncProgress(console, serial, disable=dry_run) as progress:
+        return await sync(
+            client,
+            store,
+            serial,
+            start,
+            until,
+            tz,
+            resolutions,
+            dry_run=dry_run,
+            on_event=progress.on_event,
+            concurrency=concurrency,
+            gap_retries=gap_retries,
+        )
+
+
+class _SyncProgress:
+    """A rich progress bar fed by sync events: days, records, requests, time left."""
+
+    def __init__(self, console: Console, serial: str, *, disable: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("days"),
+            TextColumn("{task.fields[records]:>9,} records"),
+            TextColumn("{task.fields[requests]:>5,} requests"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=disable or not console.is_terminal,
+        )
+        self.task = self.progress.add_task(f"zappi {serial}", total=None, records=0, requests=0)
+        self.records = 0
+
+    def __enter__(self) -> _SyncProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def on_event(self, event: SyncEvent) -> None:
+        from ..sync import DayFailed, DayWritten, SyncPlanned
+
+        if isinstance(event, SyncPlanned):
+            self.progress.update(self.task, total=len(event.days))
+        elif isinstance(event, DayWritten):
+            self.records += event.records
+            self.progress.update(
+                self.task, advance=1, records=self.records, requests=event.requests
+            )
+        elif isinstance(event, DayFailed):
+            self.progress.update(self.task, advance=1, requests=event.requests)
+            self.console.print(
+                f"[red]failed[/] {event.resolution.value} {event.day}: {event.reason}",
+                highlight=False,
+            )
+
+
+_PLAN_LINES = 20
+
+
+def _print_summary(console: Console, s: SyncSummary) -> None:
+    if s.dry_run:
+        reasons = Counter(p.reason.value for p in s.planned)
+        detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "nothing to do"
+        console.print(
+            f"zappi {s.serial}, {s.since} to {s.until}: would fetch {len(s.planned)} day(s)"
+            f" ({detail})"
+        )
+        shown = sorted(s.planned, key=lambda p: (p.day, p.resolution.value))
+        for p in shown[:_PLAN_LINES]:
+            console.print(f"  {p.day} {p.resolution.value:6} {p.reason.value}")
+        if len(shown) > _PLAN_LINES:
+            console.print(f"  … and {len(shown) - _PLAN_LINES} more")
+        return
+    if not s.planned:
+        console.print(f"zappi {s.serial}: up to date ({s.since} to {s.until})")
+        return
+    console.print(
+        f"zappi {s.serial}: {s.days_written} day(s) stored, {s.records_written:,} records "
+        f"({s.rows_changed:,} rows new or changed), {s.days_with_gaps} with gaps, "
+        f"{s.days_not_final} not final yet; {s.requests:,} requests in {s.elapsed_s:.1f} s"
+    )
+    if s.failures:
+        console.print(f"[bold red]{len(s.failures)} day(s) failed[/] (tried again next run):")
+        for f in s.failures:
+            console.print(f"  {f.day} {f.resolution.value:6} {f.reason}", highlight=False)
+
+
+# --- gaps ------------------------------------------------------------------------------------
+
+
+def gaps_cmd(
+    since: str | None = typer.Option(None, "--since", metavar="DATE", help="First local day."),
+    until: str | None = typer.Option(None, "--until", metavar="DATE", help="Last local day."),
+    tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the days."),
+    serial: list[str] = typer.Option([], "--serial", help="Which zappi (default: all stored)."),
+    show_all: bool = typer.Option(False, "--all", help="List every day, not only the bad ones."),
+    as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
+    tolerance_j: int = typer.Option(
+        0, "--tolerance-j", min=0, help="Hour-vs-minutes differences up to this are fine."
+    ),
+) -> None:
+    """The data-quality table: missing minutes, duplicates, suspect v1/frq, hours vs minutes."""
+    from ..quality import data_quality
+    from ._common import open_store
+
+    first = parse_day(since, "--since") if since else None
+    last = parse_day(until, "--until") if until else None
+    cfg = settings()
+    zone = timezone_name(tz, cfg)
+    with open_store(cfg) as store:
+        report = data_quality(
+            store,
+            zone,
+            serials=list(serial) or None,
+            since=first,
+            until=last,
+            tolerance_j=tolerance_j,
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(_report_json(report, show_all), indent=2) + "\n")
+        return
+    console = state.console()
+    if not report.days:
+        console.print("no history stored yet: run 'zapledger sync --since DATE' first")
+        return
+    days = report.days if show_all else report.problem_days
+    if days:
+        console.print(_quality_table(days, zone))
+    for d in report.days:
+        for resolution, sync_state in (("minute", d.minute), ("hour", d.hour)):
+            if sync_state is not None and sync_state.error:
+                console.print(f"[red]failed[/] {d.day} {resolution}: {sync_state.error}")
+    t = report.totals
+    console.print(
+        f"{t['days']} day(s), {t['problem_days']} with problems: "
+        f"{t['missing_minutes']:,} minutes and {t['missing_hours']} hours missing, "
+        f"{t['duplicates_dropped']} duplicates dropped, {t['suspect']} suspect v1/frq, "
+        f"{t['hours_disagreeing']} of {t['hours_compared']:,} hours disagree with their minutes, "
+        f"{t['failed_days']} failed"
+    )
+
+
+def _count(done: int | None, expected: int | None) -> str:
+    if done is None:
+        return "—"
+    return f"{done}/{expected}"
+
+
+def _quality_table(days: tuple[DayQuality, ...], zone: str) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    several = len({d.serial for d in days}) > 1
+    table = Table(
+        title=f"Data quality, local days in {zone}",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        caption="Miss: minutes missing. v1/frq: records with implausible voltage/frequency. "
+        "H≠M: hours whose total differs from the sum of their minutes / hours compared.",
+    )
+    table.add_column("Day", no_wrap=True)
+    if several:
+        table.add_column("Zappi", no_wrap=True)
+    for name in ("Minutes", "Miss", "Dups", "v1/frq", "Hours", "H≠M"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("State", no_wrap=True)
+    for d in days:
+        m, h = d.minute, d.hour
+        if d.errors:
+            status = "[red]failed[/]"
+        elif not d.final:
+            status = "[yellow]not final[/]"
+        else:
+            status = "final"
+        minutes = _count(
+            None if m is None or m.fetched_at is None else m.records,
+            None if m is None else m.expected,
+        )
+        hours = _count(
+            None if h is None or h.fetched_at is None else h.records,
+            None if h is None else h.expected,
+        )
+        row = [
+            str(d.day),
+            *([d.serial] if several else []),
+            minutes,
+            "—" if d.missing_minutes is None else str(d.missing_minutes),
+            str(d.duplicates_dropped),
+            f"{d.voltage_suspect}/{d.frequency_suspect}",
+            hours,
+            f"{len(d.mismatches)}/{d.hours_compared}",
+            status,
+        ]
+        table.add_row(*row)
+    return table
+
+
+def _report_json(report: QualityReport, show_all: bool) -> dict[str, Any]:
+    days = report.days if show_all else report.problem_days
+    return {
+        "tz": report.tz,
+        "totals": report.totals,
+        "days": [
+            {
+                "day": d.day.isoformat(),
+                "serial": d.serial,
+                "minute_records": None if d.minute is None else d.minute.records,
+                "minute_expected": None if d.minute is None else d.minute.expected,
+                "missing_minutes": d.missing_minutes,
+                "hour_records": None if d.hour is None else d.hour.records,
+                "hour_expected": None if d.hour is None else d.hour.expected,
+                "missing_hours": d.missing_hours,
+                "duplicates_dropped": d.duplicates_dropped,
+                "suspect": d.suspect,
+                "voltage_suspect": d.voltage_suspect,
+                "frequency_suspect": d.frequency_suspect,
+                "hours_compared": d.hours_compared,
+                "hours_disagreeing": [
+                    {"start": m.start.isoformat(), "fields": m.fields} for m in d.mismatches
+                ],
+                "final": d.final,
+                "errors": list(d.errors),
+                "problems": list(d.problems),
+            }
+            for d in days
+        ],
+    }
+
+
+# --- collect ---------------------------------------------------------------------------------
+
+
+def collect_cmd(
+    status_interval: float = typer.Option(
+        60.0, "--status-interval", help="Seconds between status snapshots (warns under 30)."
+    ),
+    nightly_at: str = typer.Option(
+        "07:00", "--nightly-at", metavar="HH:MM", help="Local time of the nightly minute sync."
+    ),
+    hour_delay: float = typer.Option(
+        120.0, "--hour-delay", help="Seconds after each full hour before its history is fetched."
+    ),
+    since: str | None = typer.Option(
+        None, "--since", metavar="DATE", help="Where history starts on an empty database."
+    ),
+    tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the days."),
+    serial: list[str] = typer.Option([], "--serial", help="Which zappi (default: all)."),
+    rate: float = typer.Option(2.0, "--rate", help=_RATE_HELP),
+    hour_period: float = typer.Option(3600.0, "--hour-period", hidden=True),
+    minute_period: float | None = typer.Option(None, "--minute-period", hidden=True),
+) -> None:
+    """Run as a daemon: status snapshots, hourly history, nightly minutes; stop with SIGTERM."""
+    from ..collect import CollectorConfig
+
+    if status_interval <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--status-interval")
+    try:
+        at = datetime.strptime(nightly_at, "%H:%M").time()
+    except ValueError:
+        raise typer.BadParameter("takes HH:MM", param_hint="--nightly-at") from None
+    cfg = settings()
+    config = CollectorConfig(
+        tz=timezone_name(tz, cfg),
+        serials=tuple(serial) or ((cfg.zappi_serial,) if cfg.zappi_serial else ()),
+        status_interval_s=status_interval,
+        hour_period_s=hour_period,
+        hour_delay_s=hour_delay,
+        nightly_at=at,
+        minute_period_s=minute_period,
+        since=parse_day(since, "--since") if since else None,
+    )
+    client = _client(cfg, rate, 4)
+    url = db_url(cfg)
+    _log_to_stderr()
+    run_async(_collect(client, url, config))
+
+
+def _log_to_stderr() -> None:
+    """One line per event on stderr (journald adds its own time stamps under systemd)."""
+    import logging
+
+    root = logging.getLogger("zapledger")
+    if not state.verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+async def _collect(client: Client, url: str, config: Any) -> None:
+    import asyncio
+    import signal
+
+    from ..collect import run_collector
+    from ..store import open_store
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        with open_store(url) as store:
+            async with client:
+                await run_collector(client, store, config, stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

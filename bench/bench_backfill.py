@@ -1,0 +1,116 @@
+"""Backfill: minute + hour history of many days from the simulator, 100 ms latency per request.
+
+Side by side in one run, against one simulator (frozen clock, so both see the same data):
+
+- *sequential*: the way existing tools do it: for each UTC day, ask ``cgi-jday`` and store it,
+  then ``cgi-jdayhour`` and store it, one request at a time (zapledger's client with no rate
+  limit and one connection, so only the strategy differs);
+- *zapledger sync* with the default politeness (2 requests/s, 4 at a time), and the same sync at
+  higher rates, to show which rate a >= 4x speed-up needs.
+
+Every run writes into its own SQLite file. ``--quick`` backfills 20 days instead of 365; the
+ratio of a short run flatters no one (fixed costs weigh on both), but it is not the full figure.
+
+Run alone: ``python bench/bench_backfill.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from zapledger.client import Client
+from zapledger.models import Resolution
+from zapledger.simulator import Simulator
+from zapledger.store import open_store
+from zapledger.sync import sync
+
+HUB = "10012345"
+KEY = "bench-key-not-secret"
+SERIAL = "16000001"
+TZ = "Europe/London"
+LATENCY_MS = 100
+NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
+FIRST_DAY = date(2024, 1, 1)
+FULL_DAYS = 365
+QUICK_DAYS = 20
+#: Rates (requests/s) tried besides the default, to see what a 4x speed-up costs in politeness.
+FAST_RATES = (10.0, 20.0, 25.0)
+QUICK_FAST_RATES = (20.0, 25.0)
+
+
+async def sequential(sim: Simulator, db: Path, days: int) -> tuple[float, int, int]:
+    """One request at a time, store after each: (seconds, records, requests)."""
+    records = 0
+    async with Client(
+        HUB, KEY, director_url=sim.url, rate_limit_per_s=None, max_concurrency=1
+    ) as client:
+        with open_store(f"sqlite:///{db}") as store:
+            started = time.perf_counter()
+            for i in range(days):
+                day = FIRST_DAY + timedelta(days=i)
+                minutes = await client.minute_history(SERIAL, day)
+                records += len(minutes.records)
+                store.upsert_history(SERIAL, Resolution.MINUTE, minutes.records)
+                hours = await client.hour_history(SERIAL, day)
+                records += len(hours.records)
+                store.upsert_history(SERIAL, Resolution.HOUR, hours.records)
+            elapsed = time.perf_counter() - started
+        return elapsed, records, client.requests_sent
+
+
+async def zapledger_sync(
+    sim: Simulator, db: Path, days: int, rate: float | None
+) -> tuple[float, int, int]:
+    """``sync`` with the client's defaults (``rate=None``) or another rate limit."""
+    options = {} if rate is None else {"rate_limit_per_s": rate}
+    async with Client(HUB, KEY, director_url=sim.url, **options) as client:  # type: ignore[arg-type]
+        with open_store(f"sqlite:///{db}") as store:
+            started = time.perf_counter()
+            summary = await sync(
+                client,
+                store,
+                SERIAL,
+                FIRST_DAY,
+                FIRST_DAY + timedelta(days=days - 1),
+                TZ,
+                now=NOW,
+            )
+            elapsed = time.perf_counter() - started
+    assert summary.ok, summary.failures
+    return elapsed, summary.records_written, client.requests_sent
+
+
+def run(quick: bool) -> dict[str, float]:
+    days = QUICK_DAYS if quick else FULL_DAYS
+    rates = QUICK_FAST_RATES if quick else FAST_RATES
+    out: dict[str, float] = {"backfill_days": float(days), "backfill_latency_ms": LATENCY_MS}
+    with (
+        tempfile.TemporaryDirectory(prefix="zapledger-bench-") as tmp,
+        Simulator(seed=1, hub_serial=HUB, api_key=KEY, now=NOW, latency_ms=LATENCY_MS) as sim,
+    ):
+        seq_s, seq_records, seq_requests = asyncio.run(sequential(sim, Path(tmp) / "seq.db", days))
+        out["backfill_sequential_s"] = round(seq_s, 2)
+        out["backfill_sequential_requests"] = float(seq_requests)
+        out["backfill_sequential_max_req_per_s"] = float(sim.stats.max_per_second)
+        for label, rate in (("default", None), *((f"rate{r:g}", r) for r in rates)):
+            sim.reset_stats()
+            db = Path(tmp) / f"sync-{label}.db"
+            sync_s, records, requests = asyncio.run(zapledger_sync(sim, db, days, rate))
+            out[f"backfill_sync_{label}_records"] = float(records)
+            out[f"backfill_sync_{label}_s"] = round(sync_s, 2)
+            out[f"backfill_sync_{label}_requests"] = float(requests)
+            out[f"backfill_sync_{label}_max_req_per_s"] = float(sim.stats.max_per_second)
+            out[f"backfill_ratio_{label}"] = round(seq_s / sync_s, 2)
+        out["backfill_records"] = float(seq_records)
+    out["backfill_ratio"] = out["backfill_ratio_default"]
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run("--quick" in sys.argv[1:]), indent=2))

@@ -1,0 +1,304 @@
+"""The collector daemon: status snapshots, hourly history as hours complete, nightly minutes.
+
+Three loops on one event loop share a client (so its rate limit and concurrency cap hold for all):
+
+- every ``status_interval_s`` a ``cgi-jstatus-*`` snapshot of the hub's zappis is stored;
+- after every completed hour (plus ``hour_delay_s``) the hour history of the days that are not
+  final yet is synced;
+- every night at ``nightly_at`` (local) the minute history of the settled days is synced.
+
+A failure is logged as one line and retried with exponential backoff (up to ``backoff_max_s``);
+no error a cloud or a database can produce stops the daemon. Stopping (the ``stop`` event, which the
+CLI sets on SIGTERM/SIGINT) cancels what waits on the network; a database write is synchronous, so
+the write in hand is always finished and each day stays whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time as _time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
+
+from .exceptions import AuthenticationError, ZapledgerError
+from .history import DEFAULT_SETTLE, is_settled, parse_tz
+from .models import Resolution, SiteStatus
+from .store import Store
+from .sync import HistorySource, SyncSummary, default_since, sync
+
+__all__ = [
+    "MIN_STATUS_INTERVAL_S",
+    "CollectorConfig",
+    "CollectorSource",
+    "CollectorStats",
+    "config_warnings",
+    "last_settled_day",
+    "next_daily",
+    "next_period",
+    "run_collector",
+]
+
+logger = logging.getLogger("zapledger.collect")
+
+#: Polling the status faster than this has earned clients HTTP 429.
+MIN_STATUS_INTERVAL_S = 30.0
+
+
+class CollectorSource(HistorySource, Protocol):
+    """What the collector needs of :class:`zapledger.client.Client`."""
+
+    async def site_status(self) -> SiteStatus: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorConfig:
+    """How often the collector does what. Defaults suit the real cloud."""
+
+    tz: str
+    #: zappis to collect; empty: every zappi the hub reports
+    serials: tuple[str, ...] = ()
+    status_interval_s: float = 60.0
+    #: the hour history is synced once per period (an hour), this long after the period ends
+    hour_period_s: float = 3600.0
+    hour_delay_s: float = 120.0
+    #: local time of the nightly minute sync (after the night's day has settled)
+    nightly_at: time = time(7, 0)
+    #: run the minute sync every this many seconds instead of nightly (tests, catching up)
+    minute_period_s: float | None = None
+    #: where the history starts on a database that has none (default: yesterday)
+    since: date | None = None
+    backoff_initial_s: float = 5.0
+    backoff_max_s: float = 900.0
+    settle: timedelta = DEFAULT_SETTLE
+
+
+@dataclass
+class CollectorStats:
+    """What a collector run did (for tests and the closing log line)."""
+
+    statuses: int = 0
+    hour_syncs: int = 0
+    minute_syncs: int = 0
+    days_written: int = 0
+    problems: int = 0
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def config_warnings(config: CollectorConfig) -> list[str]:
+    """Settings that work but are unwise (said once at start)."""
+    out: list[str] = []
+    if config.status_interval_s < MIN_STATUS_INTERVAL_S:
+        out.append(
+            f"status every {config.status_interval_s:g} s is more often than every "
+            f"{MIN_STATUS_INTERVAL_S:g} s: the cloud may answer 429 Too Many Requests"
+        )
+    return out
+
+
+def next_period(now_s: float, period_s: float, delay_s: float = 0.0) -> float:
+    """The first instant after ``now_s`` that is ``delay_s`` past a multiple of ``period_s``."""
+    n = math.floor((now_s - delay_s) / period_s) + 1
+    return n * period_s + delay_s
+
+
+def next_daily(now: datetime, at: time, tz: str) -> datetime:
+    """The next local wall-clock ``at`` in ``tz`` strictly after ``now`` (aware UTC)."""
+    zone = parse_tz(tz)
+    local_today = now.astimezone(zone).date()
+    for offset in range(3):
+        day = local_today + timedelta(days=offset)
+        candidate = datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+        if candidate > now:
+            return candidate
+    raise AssertionError("unreachable: a local time recurs within three days")  # pragma: no cover
+
+
+def last_settled_day(tz: str, now: datetime, settle: timedelta = DEFAULT_SETTLE) -> date:
+    """The latest local day whose data is final at ``now``."""
+    day = now.astimezone(parse_tz(tz)).date()
+    while not is_settled(day, tz, now, settle):
+        day -= timedelta(days=1)
+    return day
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _Collector:
+    def __init__(
+        self, client: CollectorSource, store: Store, config: CollectorConfig, stop: asyncio.Event
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.config = config
+        self.stop = stop
+        self.stats = CollectorStats()
+        self.serials: list[str] = list(config.serials)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait, or return early when asked to stop."""
+        if seconds <= 0 or self.stop.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), seconds)
+
+    def problem(self, what: str, exc: BaseException, retry_s: float) -> None:
+        self.stats.problems += 1
+        hint = " (check the hub serial and API key)" if isinstance(exc, AuthenticationError) else ""
+        logger.warning("%s failed: %s%s; retrying in %.0f s", what, _one_line(exc), hint, retry_s)
+
+    async def guarded(self, what: str, job: Callable[[], Awaitable[None]]) -> bool:
+        """Run ``job`` until it succeeds (backing off between failures) or a stop; True if done."""
+        wait = self.config.backoff_initial_s
+        while not self.stop.is_set():
+            try:
+                await job()
+            except (ZapledgerError, OSError) as exc:
+                self.problem(what, exc, wait)
+            except Exception as exc:  # a bug must not kill a daemon that runs for months
+                self.stats.problems += 1
+                logger.exception(
+                    "%s failed unexpectedly: %s; retrying in %.0f s", what, _one_line(exc), wait
+                )
+            else:
+                return True
+            await self.sleep(wait)
+            wait = min(self.config.backoff_max_s, wait * 2)
+        return False
+
+    # --- status ----------------------------------------------------------------------------
+
+    async def status_once(self) -> None:
+        site = await self.client.site_status()
+        fetched_at = datetime.now(UTC)
+        for zappi in site.zappis:
+            if not self.config.serials or zappi.serial in self.config.serials:
+                self.store.add_status(zappi, fetched_at)
+                self.stats.statuses += 1
+        if not self.serials:
+            self.serials = [z.serial for z in site.zappis]
+
+    async def status_loop(self) -> None:
+        interval = self.config.status_interval_s
+        while not self.stop.is_set():
+            started = _time.monotonic()
+            await self.guarded("status", self.status_once)
+            await self.sleep(interval - (_time.monotonic() - started))
+
+    # --- history ---------------------------------------------------------------------------
+
+    async def sync_resolution(self, resolution: Resolution) -> None:
+        now = datetime.now(UTC)
+        tz = self.config.tz
+        if resolution is Resolution.MINUTE:
+            until = last_settled_day(tz, now, self.config.settle)
+        else:
+            until = now.astimezone(parse_tz(tz)).date()
+        fresh = self.config.since or (now.astimezone(parse_tz(tz)).date() - timedelta(days=1))
+        for serial in await self.zappi_serials():
+            since = default_since(self.store, serial, [resolution]) or fresh
+            summary = await sync(
+                self.client,
+                self.store,
+                serial,
+                since,
+                until,
+                tz,
+                [resolution],
+                settle=self.config.settle,
+            )
+            self.report(summary, resolution)
+
+    async def zappi_serials(self) -> Sequence[str]:
+        if not self.serials:
+            site = await self.client.site_status()
+            self.serials = [z.serial for z in site.zappis]
+        return self.serials
+
+    def report(self, summary: SyncSummary, resolution: Resolution) -> None:
+        self.stats.days_written += summary.days_written
+        if resolution is Resolution.MINUTE:
+            self.stats.minute_syncs += 1
+        else:
+            self.stats.hour_syncs += 1
+        if summary.days_written:
+            logger.info(
+                "%s history of %s: %d day(s), %d records, %d request(s)",
+                resolution.value,
+                summary.serial,
+                summary.days_written,
+                summary.records_written,
+                summary.requests,
+            )
+        for failure in summary.failures:
+            self.stats.problems += 1
+            logger.warning(
+                "%s history of %s for %s failed: %s (tried again later)",
+                resolution.value,
+                failure.serial,
+                failure.day,
+                failure.reason,
+            )
+
+    async def hour_loop(self) -> None:
+        cfg = self.config
+        while not self.stop.is_set():
+            await self.guarded("hour history", lambda: self.sync_resolution(Resolution.HOUR))
+            wake = next_period(_time.time(), cfg.hour_period_s, cfg.hour_delay_s)
+            await self.sleep(wake - _time.time())
+
+    async def minute_loop(self) -> None:
+        cfg = self.config
+        while not self.stop.is_set():
+            await self.guarded("minute history", lambda: self.sync_resolution(Resolution.MINUTE))
+            if cfg.minute_period_s is not None:
+                wake = _time.time() + cfg.minute_period_s
+            else:
+                wake = next_daily(datetime.now(UTC), cfg.nightly_at, cfg.tz).timestamp()
+            await self.sleep(wake - _time.time())
+
+
+async def run_collector(
+    client: CollectorSource, store: Store, config: CollectorConfig, stop: asyncio.Event
+) -> CollectorStats:
+    """Collect until ``stop`` is set; returns what was done. Never raises on a transient error."""
+    parse_tz(config.tz)
+    if config.status_interval_s <= 0 or config.hour_period_s <= 0:
+        raise ValueError("the status interval and the hour period must be positive")
+    for warning in config_warnings(config):
+        logger.warning("%s", warning)
+    collector = _Collector(client, store, config, stop)
+    logger.info(
+        "collecting: status every %g s, hour history every %g s, minute history %s",
+        config.status_interval_s,
+        config.hour_period_s,
+        f"every {config.minute_period_s:g} s"
+        if config.minute_period_s is not None
+        else f"nightly at {config.nightly_at:%H:%M} {config.tz}",
+    )
+    tasks = [
+        asyncio.create_task(collector.status_loop(), name="status"),
+        asyncio.create_task(collector.hour_loop(), name="hour history"),
+        asyncio.create_task(collector.minute_loop(), name="minute history"),
+    ]
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    s = collector.stats
+    logger.info(
+        "stopped: %d status snapshot(s), %d day(s) of history, %d problem(s)",
+        s.statuses,
+        s.days_written,
+        s.problems,
+    )
+    return s
