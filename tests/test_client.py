@@ -972,6 +972,28 @@ async def test_rate_limiter_off_and_on() -> None:
     assert wallclock.monotonic() - started >= 5 / 50 * 0.9
 
 
+async def test_rate_limiter_never_exceeds_the_rate_in_any_second() -> None:
+    rate = 8.0
+    limiter = RateLimiter(rate)
+    starts = []
+    for _ in range(20):
+        await limiter.acquire()
+        starts.append(wallclock.monotonic())
+    for i, first in enumerate(starts):
+        in_window = [t for t in starts[i:] if t - first < 1.0]
+        assert len(in_window) <= rate
+
+
+async def test_digest_challenges_count_against_the_rate(cloud: FakeCloud) -> None:
+    rate = 20.0
+    async with make_client(cloud, rate_limit_per_s=rate, max_concurrency=4) as client:
+        await asyncio.gather(*(client.app_names() for _ in range(30)))
+    arrivals = [s.at for s in cloud.seen]
+    assert len(arrivals) > 30  # the challenge of the first request is on the wire too
+    for i, first in enumerate(arrivals):
+        assert len([t for t in arrivals[i:] if t - first < 1.0]) <= rate
+
+
 async def test_concurrency_cap(cloud: FakeCloud) -> None:
     cloud.delay_s = 0.03
     async with make_client(cloud, max_concurrency=2) as client:

@@ -246,7 +246,8 @@ def test_print_summary_of_nothing(reconciled_db: str) -> None:
         print_reconcile_summary(console, full)
     text = console.export_text()
     assert "nothing to compare" in text
-    assert "worst hours, import" in text
+    assert "import: imp vs P1 import T1+T2" in text
+    assert "worst hours:" in text
 
 
 def test_run_demo_meters(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """The wire half of :class:`zapledger.Client`: server discovery, digest auth, politeness, retries.
 
-One ``GET`` goes through: the concurrency cap (a semaphore), then the rate limiter, then httpx with
-digest auth. Every response, intermediate digest challenges and 401s included, may name the server
-that holds the account (``X_MYENERGI-asn``); the next request goes there. Transient failures are
+One ``GET`` goes through: the concurrency cap (a semaphore), then httpx with digest auth, whose
+every request on the wire (challenges included) waits for the rate limiter. Every response,
+intermediate digest challenges and 401s included, may name the server that holds the account
+(``X_MYENERGI-asn``); the next request goes there. Transient failures are
 retried by :mod:`stamina` with exponential backoff and jitter; ``Retry-After`` replaces the backoff.
 """
 
@@ -14,6 +15,7 @@ import logging
 import math
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
@@ -72,16 +74,23 @@ def _same_server(a: httpx.URL, b: httpx.URL) -> bool:
 
 
 class RateLimiter:
-    """At most ``rate_per_s`` request starts per second, evenly spaced (a bucket of depth one).
+    """At most ``rate_per_s`` request starts in any one-second window, evenly spaced.
 
-    ``None`` (or ``inf``) turns it off. Reservation happens before any await, so concurrent
-    callers on one event loop get distinct slots without a lock.
+    Starts are spaced ``1/rate`` apart, and the last ``floor(rate)`` starts must span more than a
+    second (plus a small margin for jitter on the way), so a server counting arrivals in any
+    window never sees more than the configured rate. ``None`` turns it off. Slots are reserved
+    before any await, so concurrent callers on one event loop get distinct slots without a lock.
     """
+
+    #: Slack added to the one-second window, for jitter between here and the server.
+    MARGIN_S = 0.05
 
     def __init__(self, rate_per_s: float | None) -> None:
         if rate_per_s is not None and not rate_per_s > 0:
             raise ValueError("rate_limit_per_s must be positive (or None for no limit)")
         self._interval_s = 0.0 if rate_per_s is None else 1.0 / rate_per_s
+        burst = 1 if rate_per_s is None else max(1, math.floor(rate_per_s))
+        self._starts: deque[float] = deque(maxlen=burst)
         self._next_s = -math.inf
 
     async def acquire(self) -> None:
@@ -89,9 +98,31 @@ class RateLimiter:
             return
         now = time.monotonic()
         slot = max(now, self._next_s)
+        if len(self._starts) == self._starts.maxlen:
+            slot = max(slot, self._starts[0] + 1.0 + self.MARGIN_S)
+        self._starts.append(slot)
         self._next_s = slot + self._interval_s
         if slot > now:
             await asyncio.sleep(slot - now)
+
+
+class _PoliteTransport(httpx.AsyncBaseTransport):
+    """Makes every request that goes on the wire wait for the rate limiter.
+
+    Digest challenges and retries are requests too: limiting here, below the auth flow, is what
+    keeps the server's count within the configured rate.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, limiter: RateLimiter) -> None:
+        self._inner = inner
+        self._limiter = limiter
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await self._limiter.acquire()
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 class _Retryable(Exception):
@@ -203,12 +234,12 @@ class Wire:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self._semaphore = asyncio.Semaphore(max_concurrency)
-        self._limiter = RateLimiter(rate_limit_per_s)
+        limiter = RateLimiter(rate_limit_per_s)
         self._http = httpx.AsyncClient(
             auth=httpx.DigestAuth(hub_serial, api_key),
             timeout=httpx.Timeout(timeout_s),
             headers={"User-Agent": user_agent, "Accept": "application/json"},
-            transport=transport,
+            transport=_PoliteTransport(transport or httpx.AsyncHTTPTransport(), limiter),
             follow_redirects=False,
             event_hooks={"request": [self._count]},
         )
@@ -236,7 +267,6 @@ class Wire:
 
     async def _send(self, path: str) -> httpx.Response:
         async with self._semaphore:
-            await self._limiter.acquire()
             url = self._url(path)
             logger.debug("GET %s", url)
             started = time.monotonic()

@@ -56,12 +56,12 @@ def settings() -> Settings:
 CLIENT_OPTIONS: dict[str, Any] = {}
 
 
-def make_client(cfg: Settings) -> Client:
+def make_client(cfg: Settings, **options: Any) -> Client:
     """A client for the configured hub; ConfigError when credentials are missing."""
     from ..client import Client
 
     serial, key = cfg.require_credentials()
-    return Client(serial, key, director_url=cfg.director_url, **CLIENT_OPTIONS)
+    return Client(serial, key, director_url=cfg.director_url, **(CLIENT_OPTIONS | options))
 
 
 def db_url(cfg: Settings | None = None) -> str:

@@ -1,8 +1,12 @@
-"""``zapledger demo``: the main job end to end against the built-in simulator, no credentials."""
+"""``zapledger demo``: the main job end to end against the built-in simulator, no credentials.
+
+Status and a day of hourly energy from the (simulated) cloud, a backfill of the last days into the
+embedded SQLite file, the household's meters reconciled against it, and the HTML report.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +15,7 @@ from ._common import run_async
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..models import History, ZappiStatus
+    from ..store import Store
 
 DEMO_HUB = "10088888"
 DEMO_KEY = "demo-api-key"
@@ -20,29 +24,71 @@ DEMO_KEY = "demo-api-key"
 def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
     """Start the simulator in-process and show what zapledger does with it."""
     from ..client import Client
+    from ..config import BACKFILL_RATE_PER_S
     from ..history import to_local
     from ..models import Resolution
+    from ..report import write_html_report
     from ..simulator import Simulator
+    from ..store import open_store
     from ._core import history_table, status_panel
+    from ._meter import run_demo_meters
+    from ._sync import print_sync_summary, sync_with_progress
 
     out.mkdir(parents=True, exist_ok=True)
-    with Simulator(seed=1, timezone=tz, hub_serial=DEMO_HUB, api_key=DEMO_KEY) as sim:
-        console.rule("[bold]zapledger demo[/] — the simulated myenergi cloud at " + sim.url)
+    db_path = (out / "zapledger.sqlite3").resolve()
+    today = to_local(datetime.now(UTC), tz).date()
+    last = today - timedelta(days=1)
+    first = today - timedelta(days=days)
+    resolutions = [Resolution.MINUTE, Resolution.HOUR]
+
+    with (
+        Simulator(seed=1, timezone=tz, hub_serial=DEMO_HUB, api_key=DEMO_KEY) as sim,
+        open_store(f"sqlite:///{db_path}") as store,
+    ):
+        console.rule(f"[bold]zapledger demo[/] — simulated myenergi cloud at {sim.url}")
         serial = sim.household.zappi_serials[0]
-        yesterday = to_local(datetime.now().astimezone(), tz).date() - timedelta(days=1)
 
-        async def fetch() -> tuple[ZappiStatus, History]:
-            async with Client(DEMO_HUB, DEMO_KEY, director_url=sim.url) as client:
+        async def main() -> None:
+            async with Client(
+                DEMO_HUB, DEMO_KEY, director_url=sim.url, rate_limit_per_s=BACKFILL_RATE_PER_S
+            ) as client:
                 status = await client.zappi_status(serial)
-                day = await client.local_day(serial, yesterday, tz, Resolution.HOUR)
-                return status, day
+                store.upsert_device(serial, "zappi")
+                store.add_status(status, datetime.now(UTC))
+                console.print(status_panel(status))
+                day = await client.local_day(serial, last, tz, Resolution.HOUR)
+                console.print(history_table([day], tz))
+                console.rule(f"Backfill {first} to {last} into {db_path}")
+                summary = await sync_with_progress(
+                    console, client, store, serial, first, last, tz, resolutions
+                )
+                print_sync_summary(console, summary)
 
-        status, day = run_async(fetch())
-        console.print(status_panel(status))
-        console.print(history_table([day], tz))
-        _note_day(console, yesterday, day)
+        run_async(main())
+        _print_stored(console, store, serial, first, last)
+        console.rule("Reconciliation against the household's own meters")
+        run_demo_meters(console, store, sim.household, serial, first, last, tz, out / "meters")
+        console.rule("HTML report")
+        report = write_html_report(store, out, first, last, tz, serial)
+    console.print(f"HTML report of the demo month: [bold]{report.resolve()}[/]")
 
 
-def _note_day(console: Console, day: date, history: History) -> None:
-    hours = len(history.records)
-    console.print(f"{day.isoformat()}: {hours} hourly records, {history.missing} missing")
+def _print_stored(console: Console, store: Store, serial: str, first: date, last: date) -> None:
+    from rich.table import Table
+
+    from ..models import Resolution
+
+    table = Table(title=f"Stored in {store.url}")
+    table.add_column("Resolution")
+    table.add_column("Rows", justify="right")
+    table.add_column("Days final", justify="right")
+    table.add_column("Days with gaps", justify="right")
+    for resolution in (Resolution.MINUTE, Resolution.HOUR):
+        states = store.sync_states(serial, resolution, first, last).values()
+        table.add_row(
+            resolution.value,
+            f"{store.count_history(serial, resolution):,}",
+            str(sum(1 for s in states if s.final)),
+            str(sum(1 for s in states if s.missing)),
+        )
+    console.print(table)

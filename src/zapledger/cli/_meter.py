@@ -101,16 +101,14 @@ def print_reconcile_summary(console: Console, report: ReconcileReport) -> None:
 
     table = Table(
         title=f"zappi vs meters, {report.first_day} – {report.last_day} ({report.tz})",
-        caption="difference = meter − zappi; bias = Σ meter / Σ zappi − 1 over the hours compared",
+        caption="Δ = meter − zappi; bias = Σ meter / Σ zappi − 1 over the hours compared",
     )
-    for name in ("Pair", "Hours", "zappi kWh", "meter kWh", "Bias %", "Mean |Δ| kWh/h"):
-        table.add_column(name, justify="left" if name == "Pair" else "right")
-    for name in ("Drift pp/month", "Flagged", "Left out (hours)"):
-        table.add_column(name, justify="left" if name.startswith("Left") else "right")
+    table.add_column("Pair", no_wrap=True)
+    for name in ("Hours", "zappi kWh", "meter kWh", "Bias %", "|Δ| kWh/h", "Drift pp/mo", "Flags"):
+        table.add_column(name, justify="right")
     for s in report.summaries:
-        left_out = ", ".join(f"{reason}: {n}" for reason, n in sorted(s.excluded.items()))
         table.add_row(
-            f"{s.pair}\n[dim]{s.zappi_label} vs {s.meter_label}[/]",
+            s.pair,
             f"{s.hours_compared}/{s.hours}",
             f"{s.zappi_kwh:.3f}",
             f"{s.meter_kwh:.3f}",
@@ -118,16 +116,19 @@ def print_reconcile_summary(console: Console, report: ReconcileReport) -> None:
             _num(s.mean_abs_difference_kwh, ".4f"),
             _num(s.drift_pct_per_month, "+.2f"),
             str(s.flagged_periods),
-            left_out or "—",
         )
     console.print(table)
     if not report.summaries:
         console.print("[yellow]no meter readings in this span: nothing to compare[/]")
     for s in report.summaries:
+        console.print(f"[bold]{s.pair}[/]: {s.zappi_label} vs {s.meter_label}")
+        if s.excluded:
+            left_out = ", ".join(f"{reason} {n}" for reason, n in sorted(s.excluded.items()))
+            console.print(f"  hours left out: {left_out}")
         worst = [c for c in s.worst_hours[:3] if abs(c.difference_kwh or 0.0) >= 0.0005]
         if worst:
             text = "; ".join(f"{c.period} {c.difference_kwh or 0.0:+.3f} kWh" for c in worst)
-            console.print(f"  worst hours, {s.pair}: {text}")
+            console.print(f"  worst hours: {text}")
 
 
 def _rows_table(report: ReconcileReport) -> Any:

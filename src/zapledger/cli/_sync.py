@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ._common import db_url, parse_day, run_async, settings, state, timezone_name
+from ..config import BACKFILL_CONCURRENCY, BACKFILL_RATE_PER_S
+from ._common import db_url, make_client, parse_day, run_async, settings, state, timezone_name
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from ..client import Client
-    from ..config import Settings
     from ..models import Resolution
     from ..quality import DayQuality, QualityReport
     from ..sync import SyncEvent, SyncSummary
@@ -33,21 +33,13 @@ def register(app: typer.Typer) -> None:
 
 
 _RATE_HELP = "Requests per second at most (the client's polite default is 2)."
+_BACKFILL_RATE_HELP = "Requests per second at most (a one-off backfill's default)."
 
 
-def _client(cfg: Settings, rate: float, concurrency: int) -> Client:
-    from ..client import Client
-
+def _positive_rate(rate: float) -> float:
     if rate <= 0:
         raise typer.BadParameter("must be positive", param_hint="--rate")
-    serial, key = cfg.require_credentials()
-    return Client(
-        serial,
-        key,
-        director_url=cfg.director_url,
-        rate_limit_per_s=rate,
-        max_concurrency=concurrency,
-    )
+    return rate
 
 
 def _resolutions(minute: bool, hourly: bool) -> list[Resolution]:
@@ -73,8 +65,10 @@ def sync_cmd(
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the days."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan, fetch nothing."),
     serial: list[str] = typer.Option([], "--serial", help="Which zappi (default: all)."),
-    rate: float = typer.Option(2.0, "--rate", help=_RATE_HELP),
-    concurrency: int = typer.Option(4, "--concurrency", min=1, max=16, help="Requests at once."),
+    rate: float = typer.Option(BACKFILL_RATE_PER_S, "--rate", help=_BACKFILL_RATE_HELP),
+    concurrency: int = typer.Option(
+        BACKFILL_CONCURRENCY, "--concurrency", min=1, max=16, help="Requests at once."
+    ),
     gap_retries: int = typer.Option(
         3, "--gap-retries", min=0, help="Times a recent day with gaps is fetched again."
     ),
@@ -93,14 +87,16 @@ def sync_cmd(
 
     async def go() -> list[SyncSummary]:
         with open_store(db_url(cfg)) as store:
-            async with _client(cfg, rate, concurrency) as client:
+            async with make_client(
+                cfg, rate_limit_per_s=_positive_rate(rate), max_concurrency=concurrency
+            ) as client:
                 serials = list(serial) or ([cfg.zappi_serial] if cfg.zappi_serial else [])
                 if not serials:
                     serials = await client.zappi_serials()
                 summaries = []
                 for sn in serials:
                     summaries.append(
-                        await _sync_one(
+                        await sync_with_progress(
                             console,
                             client,
                             store,
@@ -118,12 +114,12 @@ def sync_cmd(
 
     summaries = run_async(go())
     for summary in summaries:
-        _print_summary(console, summary)
+        print_sync_summary(console, summary)
     if any(not s.ok for s in summaries):
         raise typer.Exit(1)
 
 
-async def _sync_one(
+async def sync_with_progress(
     console: Console,
     client: Client,
     store: Any,
@@ -133,11 +129,12 @@ async def _sync_one(
     tz: str,
     resolutions: list[Resolution],
     *,
-    dry_run: bool,
-    concurrency: int,
-    gap_retries: int,
+    dry_run: bool = False,
+    concurrency: int = BACKFILL_CONCURRENCY,
+    gap_retries: int | None = None,
 ) -> SyncSummary:
-    from ..sync import default_since, sync
+    """Run :func:`zapledger.sync.sync` with a progress bar on ``console``."""
+    from ..sync import DEFAULT_GAP_RETRIES, default_since, sync
 
     start = since or default_since(store, serial, resolutions)
     if start is None:
@@ -156,7 +153,7 @@ async def _sync_one(
             dry_run=dry_run,
             on_event=progress.on_event,
             concurrency=concurrency,
-            gap_retries=gap_retries,
+            gap_retries=DEFAULT_GAP_RETRIES if gap_retries is None else gap_retries,
         )
 
 
@@ -216,7 +213,8 @@ class _SyncProgress:
 _PLAN_LINES = 20
 
 
-def _print_summary(console: Console, s: SyncSummary) -> None:
+def print_sync_summary(console: Console, s: SyncSummary) -> None:
+    """What a sync run did (or, dry, would do), and the days that failed."""
     if s.dry_run:
         reasons = Counter(p.reason.value for p in s.planned)
         detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "nothing to do"
@@ -430,7 +428,7 @@ def collect_cmd(
         minute_period_s=minute_period,
         since=parse_day(since, "--since") if since else None,
     )
-    client = _client(cfg, rate, 4)
+    client = make_client(cfg, rate_limit_per_s=_positive_rate(rate))
     url = db_url(cfg)
     _log_to_stderr()
     run_async(_collect(client, url, config))
