@@ -1,15 +1,12 @@
-"""The HTML report: self-contained, the report's numbers, quality notes, the reconciliation hook."""
+"""The HTML report: self-contained, the report's numbers, quality notes, the reconciliation."""
 
 from __future__ import annotations
 
 import base64
 import re
-import sys
-import types
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -101,62 +98,16 @@ def _with_meter(store: Store) -> None:
     )
 
 
-def test_reconciliation_hook(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_meter_data_no_reconciliation(store: Store) -> None:
     first, last = date(2024, 10, 25), date(2024, 10, 26)
-    # no meter data: no section
     assert "Reconciliation" not in render_html(build_report_page(store, first, last, TZ, now=NOW))
+
+
+def test_meter_data_elsewhere_gives_a_note(store: Store) -> None:
     _with_meter(store)
-    monkeypatch.setitem(sys.modules, "zapledger.reconcile", None)
-    html = render_html(build_report_page(store, first, last, TZ, now=NOW))
-    assert "no reconciliation module" in html
-
-    calls: list[tuple[Any, ...]] = []
-
-    class Summary:
-        def as_dict(self) -> dict[str, Any]:
-            return {
-                "channels": [
-                    {"channel": "import", "zappi_kwh": 1.5, "meter_kwh": 1.25, "ok": True},
-                    {"channel": "export", "zappi_kwh": 2.0, "meter_kwh": None, "ok": False},
-                ],
-                "totals": {"difference_kwh": 0.25, "notes": ["a", "b"], "by": {"x": 1}},
-            }
-
-    def reconcile_summary(*args: Any) -> Summary:
-        calls.append(args)
-        return Summary()
-
-    module = types.ModuleType("zapledger.reconcile")
-    module.reconcile_summary = reconcile_summary  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "zapledger.reconcile", module)
-    import zapledger
-
-    monkeypatch.setattr(zapledger, "reconcile", module, raising=False)
-    html = render_html(build_report_page(store, first, last, TZ, now=NOW))
-    assert calls == [(store, None, first, last, TZ)]
-    assert "Reconciliation with the meters" in html
-    assert "<th>zappi_kwh</th>" in html and "1.250" in html
-    assert "difference_kwh" in html and "a, b" in html and "x: 1" in html
-
-
-def test_reconciliation_module_without_summary(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _with_meter(store)
-    module = types.ModuleType("zapledger.reconcile")
-    monkeypatch.setitem(sys.modules, "zapledger.reconcile", module)
-    import zapledger
-
-    monkeypatch.setattr(zapledger, "reconcile", module, raising=False)
-    page = build_report_page(store, date(2024, 10, 25), date(2024, 10, 25), TZ, now=NOW)
+    page = build_report_page(store, date(2024, 10, 27), date(2024, 10, 27), TZ, now=NOW)
     assert page.reconciliation is None
-    assert "no summary yet" in render_html(page)
-    module.reconcile_summary = lambda *a: None  # type: ignore[attr-defined]
-    page = build_report_page(store, date(2024, 10, 25), date(2024, 10, 25), TZ, now=NOW)
-    assert page.reconciliation is None and page.reconciliation_note is None
-    module.reconcile_summary = lambda *a: [1, 2]  # type: ignore[attr-defined]
-    page = build_report_page(store, date(2024, 10, 25), date(2024, 10, 25), TZ, now=NOW)
-    assert "[1, 2]" in render_html(page)
+    assert "none cover these days" in render_html(page)
 
 
 def test_generic_tables() -> None:

@@ -25,6 +25,8 @@ from .exceptions import (
 
 if TYPE_CHECKING:
     from .client import Client
+    from .report import balance, write_html_report
+    from .store import open_store
 
 try:
     __version__ = version("zapledger")
@@ -46,13 +48,29 @@ __all__ = [
     "StoreError",
     "ZapledgerError",
     "__version__",
+    "balance",
+    "open_store",
+    "write_html_report",
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the client (and httpx) only when it is asked for, so the CLI starts fast."""
-    if name == "Client":
-        from .client import Client
+#: Public names whose modules are imported on first use, so heavy dependencies (httpx, database
+#: drivers, matplotlib) stay unloaded until needed and ``zapledger --help`` starts fast.
+#: ``sync`` and ``reconcile`` are reached as ``zapledger.sync.sync`` and
+#: ``zapledger.reconcile.reconcile``: a name equal to its subpackage would be replaced by the
+#: module once that is imported.
+_LAZY = {
+    "Client": "client",
+    "open_store": "store",
+    "balance": "report",
+    "write_html_report": "report",
+}
 
-        return Client
-    raise AttributeError(f"module 'zapledger' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'zapledger' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".{module}", __name__), name)

@@ -84,27 +84,18 @@ def _charts(series: HourlySeries, first: date, last: date, tz: str) -> list[Char
 def _reconciliation(
     store: Store, serial: str | None, first: date, last: date, tz: str
 ) -> tuple[Any, str | None, bytes | None]:
-    """The meter reconciliation when meter data exists: ``zapledger.reconcile``'s summary (as
-    its ``as_dict()``), a note when it cannot be had, and its chart as PNG bytes."""
+    """The meter reconciliation when meter data exists: its summary (``as_dict()``), a note when
+    the readings don't cover these days, and its chart as PNG bytes."""
     if not store.meters():
         return None, None, None
-    try:
-        from .. import reconcile
-    except ImportError:
-        return None, "Meter data exists, but this build has no reconciliation module.", None
-    summary = getattr(reconcile, "reconcile_summary", None)
-    if summary is None:
-        return None, "Meter data exists, but the reconciliation module has no summary yet.", None
-    result = summary(store, serial, first, last, tz)
-    if result is None:
-        return None, None, None
-    chart: bytes | None = None
-    render = getattr(reconcile, "render_chart", None)
-    if callable(render) and getattr(result, "summaries", None):
-        with tempfile.TemporaryDirectory(prefix="zapledger-") as tmp:
-            chart = Path(render(result, Path(tmp) / "reconcile.png")).read_bytes()
-    as_dict = getattr(result, "as_dict", None)
-    return (as_dict() if callable(as_dict) else result), None, chart
+    from ..reconcile import reconcile_summary, render_chart
+
+    result = reconcile_summary(store, serial, first, last, tz)
+    if not result.summaries:
+        return None, "Meter readings exist, but none cover these days.", None
+    with tempfile.TemporaryDirectory(prefix="zapledger-") as tmp:
+        chart = render_chart(result, Path(tmp) / "reconcile.png").read_bytes()
+    return result.as_dict(), None, chart
 
 
 def build_report_page(
