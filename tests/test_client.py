@@ -26,7 +26,13 @@ import stamina
 import stamina.instrumentation
 
 import zapledger
-from zapledger._http import GARBLED_ATTEMPTS, RateLimiter, _retry_after_s, server_from_asn
+from zapledger._http import (
+    GARBLED_ATTEMPTS,
+    MAX_MOVES,
+    RateLimiter,
+    _retry_after_s,
+    server_from_asn,
+)
 from zapledger.client import Client
 from zapledger.config import Secret
 from zapledger.exceptions import (
@@ -341,13 +347,14 @@ async def test_an_account_moving_again_during_the_move_is_followed(cloud: FakeCl
 
 
 async def test_following_moves_is_bounded(cloud: FakeCloud) -> None:
-    async with make_client(cloud) as client:
+    async with make_client(cloud, max_attempts=2) as client:
         await client.site_status()
         cloud.home = "s2.myenergi.net"
         cloud.moves_on_refusal = [f"s{n}.myenergi.net" for n in range(3, 30)]
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(AuthenticationError, match="kept moving"):
             await client.app_names()
-    assert len(cloud.moves_on_refusal) == 27 - 4  # the first server and MAX_MOVES new ones
+    # each attempt: the server it was sent to and MAX_MOVES new ones; then a backoff
+    assert len(cloud.moves_on_refusal) == 27 - 2 * (1 + MAX_MOVES)
 
 
 async def test_asn_changing_on_a_200_moves_the_next_request(cloud: FakeCloud) -> None:

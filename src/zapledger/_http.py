@@ -48,7 +48,7 @@ GARBLED_ATTEMPTS = 3
 MAX_MOVES = 3
 _ASN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::(\d{1,5}))?$")
 
-_Kind = Literal["timeout", "connection", "server", "rate", "garbled"]
+_Kind = Literal["timeout", "connection", "server", "rate", "garbled", "moved"]
 
 
 def server_from_asn(configured: httpx.URL, asn: str | None) -> httpx.URL | None:
@@ -153,6 +153,8 @@ class _Retryable(Exception):
             return RateLimitedError(text, endpoint=endpoint, retry_after_s=self.retry_after_s)
         if self.kind == "server":
             return ServerError(text, endpoint=endpoint, status=self.status or 500)
+        if self.kind == "moved":
+            return AuthenticationError(text, endpoint=endpoint)
         return BadResponseError(text, endpoint=endpoint)
 
 
@@ -306,6 +308,9 @@ class Wire:
             logger.info("%s: 401 from %s; account moved to %s", endpoint, sent_to, self.base)
             response = await self._send(path)
         status = response.status_code
+        if status == 401 and not _same_server(response.request.url, self.base):
+            # Still moving: back off and try again rather than blame the credentials.
+            raise _Retryable("moved", "401 Unauthorized while the account kept moving servers")
         if status == 401:
             raise AuthenticationError(
                 f"{endpoint}: 401 Unauthorized (check the hub serial and the API key)",
@@ -339,9 +344,10 @@ class Wire:
         """GET ``path`` on the current server and decode the 200 body, retrying transient failures.
 
         Retried: connection errors, timeouts, 5xx, 429 (waiting ``Retry-After`` when given, capped
-        at ``backoff_max_s``) and garbled bodies (at most :data:`GARBLED_ATTEMPTS` tries). Never
-        retried: 401 (after one try on a new server if the answer named one), other 4xx, and a
-        well-formed payload of the wrong shape.
+        at ``backoff_max_s``), garbled bodies (at most :data:`GARBLED_ATTEMPTS` tries) and a 401
+        from a server that no longer holds the account (the account is moving). Never retried: a
+        401 from the server that holds it (wrong credentials), other 4xx, and a well-formed
+        payload of the wrong shape.
         """
         endpoint = path.lstrip("/")
         attempts = 0

@@ -15,10 +15,9 @@ from datetime import date, datetime
 
 from .history import local_day_window, local_days, parse_tz, to_local
 from .models import HistoryRecord, Resolution
-from .store import EnergyRow, Store, SyncState
+from .store import ENERGY_FIELDS, EnergyRow, Store, SyncState
 
 __all__ = [
-    "COMPARED_FIELDS",
     "DEFAULT_TOLERANCE_J",
     "DEFAULT_TOLERANCE_RATIO",
     "DayQuality",
@@ -28,15 +27,6 @@ __all__ = [
     "data_quality",
 ]
 
-#: Energies compared between an hour record and the sum of its minutes.
-COMPARED_FIELDS: tuple[str, ...] = (
-    "import_j",
-    "export_j",
-    "generation_j",
-    "generation_negative_j",
-    "diverted_j",
-    "boosted_j",
-)
 #: An hour disagrees with its minutes when a field differs by more than this many joules...
 #: The cloud's hour record is the sum of the same integer joules, so by default any difference
 #: counts; raise it if a source rounds.
@@ -175,7 +165,7 @@ def compare_hours(
             continue
         compared += 1
         bad: dict[str, tuple[int, int]] = {}
-        for name in COMPARED_FIELDS:
+        for name in ENERGY_FIELDS:  # every stored energy is compared
             hour_j, minutes_j = int(getattr(record, name)), int(getattr(row, name))
             diff = abs(hour_j - minutes_j)
             if diff > tolerance_j and diff > tolerance_ratio * max(abs(hour_j), abs(minutes_j)):

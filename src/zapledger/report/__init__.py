@@ -16,27 +16,22 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._balance import (
-    BalanceReport,
-    Coverage,
-    Energy,
-    HourlySeries,
-    HourSlot,
-    Period,
-    PeriodBalance,
-    SlotStatus,
-    aggregate,
-    balance,
-    hourly_series,
-    merge_hours,
-    period_spans,
-)
+from ._balance import BalanceReport, Period, PeriodBalance, aggregate, balance, period_spans
 from ._export import (
     EXPORT_COLUMNS,
     ExportFormat,
     ExportResolution,
     export_rows,
     write_export,
+)
+from ._series import (
+    Coverage,
+    Energy,
+    HourlySeries,
+    HourSlot,
+    SlotStatus,
+    hourly_series,
+    merge_hours,
 )
 
 if TYPE_CHECKING:

@@ -1,60 +1,32 @@
-"""The energy balance: stored joules per UTC hour, summed into local hours, days, months and years.
+"""The energy balance: the hourly series summed into local hours, days, months and years.
 
-Every figure is built from one series of UTC hours. An hour's energy comes from the hourly table
-when it holds the hour, else from the sum of that hour's minute records; each hour carries how
-complete it is, so a period says it is incomplete instead of silently under-counting. Local
-periods are spans of whole UTC hours (``history.local_day_window(day, tz, HOUR)``): a local day
-holds 23, 24 or 25 of them, and consecutive periods partition the series exactly. The formulas
-are written down in ``docs/formulas.md``.
+Every figure is built from one series of UTC hours (``_series.hourly_series``). Local periods are
+spans of whole UTC hours (``history.local_day_window(day, tz, HOUR)``): a local day holds 23, 24
+or 25 of them, and consecutive periods partition the series exactly. The formulas are written down
+in ``docs/formulas.md``.
 """
 
 from __future__ import annotations
 
 import enum
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import msgspec
-
 from ..history import local_day_window, to_local
-from ..models import Resolution, joules_to_kwh
-from ..store._api import EnergyRow, Store
+from ..models import Resolution
+from ..store._api import Store
+from ._series import HOUR, Coverage, Energy, HourlySeries, hourly_series, utc_hours
 
 __all__ = [
-    "ENERGY_FIELDS",
-    "MINUTES_PER_HOUR",
     "BalanceReport",
-    "Coverage",
-    "Energy",
-    "HourSlot",
-    "HourlySeries",
     "Period",
     "PeriodBalance",
-    "SlotStatus",
     "aggregate",
     "balance",
-    "hourly_series",
-    "merge_hours",
     "period_spans",
-    "slots_between",
 ]
-
-HOUR = timedelta(hours=1)
-MINUTES_PER_HOUR = 60
-#: Joule fields of :class:`Energy`, the sums every report is made of.
-ENERGY_FIELDS = (
-    "import_j",
-    "export_j",
-    "generation_j",
-    "generation_negative_j",
-    "diverted_j",
-    "boosted_j",
-)
-#: Above this many separate gaps, the minute fallback reads their whole span in one query.
-_MAX_FALLBACK_QUERIES = 40
 
 
 class Period(enum.StrEnum):
@@ -64,227 +36,6 @@ class Period(enum.StrEnum):
     DAY = "day"
     MONTH = "month"
     YEAR = "year"
-
-
-class SlotStatus(enum.StrEnum):
-    """Where the energy of one UTC hour comes from."""
-
-    HOUR = "hour"  # the hourly record
-    MINUTE = "minute"  # all 60 minute records summed (no hourly record)
-    PARTIAL = "partial"  # some minute records summed: the hour is under-counted
-    MISSING = "missing"  # no record at all
-    FUTURE = "future"  # the hour has not ended yet
-
-
-class Energy(msgspec.Struct, frozen=True, gc=False):
-    """Summed energies in integer joules, with the derived balance (see docs/formulas.md)."""
-
-    import_j: int = 0
-    export_j: int = 0
-    generation_j: int = 0
-    generation_negative_j: int = 0
-    diverted_j: int = 0
-    boosted_j: int = 0
-
-    @classmethod
-    def of_row(cls, row: EnergyRow) -> Energy:
-        return cls(
-            row.import_j,
-            row.export_j,
-            row.generation_j,
-            row.generation_negative_j,
-            row.diverted_j,
-            row.boosted_j,
-        )
-
-    @classmethod
-    def total(cls, items: Iterable[Energy]) -> Energy:
-        sums = [0] * len(ENERGY_FIELDS)
-        for e in items:
-            sums[0] += e.import_j
-            sums[1] += e.export_j
-            sums[2] += e.generation_j
-            sums[3] += e.generation_negative_j
-            sums[4] += e.diverted_j
-            sums[5] += e.boosted_j
-        return cls(*sums)
-
-    def __add__(self, other: Energy) -> Energy:
-        return Energy.total((self, other))
-
-    @property
-    def ev_j(self) -> int:
-        """Everything that went into the EV: diverted (solar) plus boosted (grid)."""
-        return self.diverted_j + self.boosted_j
-
-    @property
-    def consumption_j(self) -> int:
-        """Everything used on site, EV and the inverter's standby included."""
-        return self.generation_j + self.import_j - self.export_j
-
-    @property
-    def house_j(self) -> int:
-        """Site consumption without the EV (the inverter's standby ``gen`` is part of it)."""
-        return self.consumption_j - self.ev_j
-
-    @property
-    def self_consumed_j(self) -> int:
-        """Generated energy used on site rather than exported."""
-        return self.generation_j - self.export_j
-
-    @property
-    def self_consumption_rate(self) -> float | None:
-        """Share of the generation used on site; None without generation."""
-        gen = self.generation_j
-        return self.self_consumed_j / gen if gen > 0 else None
-
-    @property
-    def self_sufficiency_rate(self) -> float | None:
-        """Share of the consumption covered by own generation; None without consumption."""
-        use = self.consumption_j
-        return self.self_consumed_j / use if use > 0 else None
-
-    @property
-    def ev_solar_share(self) -> float | None:
-        """Share of the EV's energy that was diverted surplus; None when the EV took nothing."""
-        ev = self.ev_j
-        return self.diverted_j / ev if ev > 0 else None
-
-    def joules(self) -> dict[str, int]:
-        """Stored and derived sums in joules, by column name."""
-        return {
-            "import_j": self.import_j,
-            "export_j": self.export_j,
-            "generation_j": self.generation_j,
-            "generation_negative_j": self.generation_negative_j,
-            "diverted_j": self.diverted_j,
-            "boosted_j": self.boosted_j,
-            "ev_j": self.ev_j,
-            "house_j": self.house_j,
-            "consumption_j": self.consumption_j,
-            "self_consumed_j": self.self_consumed_j,
-        }
-
-    def rates(self) -> dict[str, float | None]:
-        return {
-            "self_consumption_rate": self.self_consumption_rate,
-            "self_sufficiency_rate": self.self_sufficiency_rate,
-            "ev_solar_share": self.ev_solar_share,
-        }
-
-    def as_dict(self) -> dict[str, Any]:
-        """Joules, kWh (the display edge) and the rates."""
-        out: dict[str, Any] = {}
-        joules = self.joules()
-        out.update(joules)
-        out.update({k[:-2] + "_kwh": joules_to_kwh(v) for k, v in joules.items()})
-        out.update(self.rates())
-        return out
-
-
-class HourSlot(msgspec.Struct, frozen=True, gc=False):
-    """One UTC hour of the series: its energy, where it came from, and whether it is final."""
-
-    start: datetime
-    energy: Energy
-    status: SlotStatus
-    records: int
-    provisional: bool = False
-
-    @property
-    def counted(self) -> bool:
-        """Whether the hour holds data (complete or not)."""
-        return self.status in (SlotStatus.HOUR, SlotStatus.MINUTE, SlotStatus.PARTIAL)
-
-    @property
-    def complete(self) -> bool:
-        return self.status in (SlotStatus.HOUR, SlotStatus.MINUTE) and not self.provisional
-
-
-@dataclass(frozen=True, slots=True)
-class Coverage:
-    """How many of a period's hours are backed by data, and how."""
-
-    expected_hours: int = 0
-    hour_rows: int = 0
-    minute_hours: int = 0
-    partial_hours: int = 0
-    missing_hours: int = 0
-    future_hours: int = 0
-    provisional_hours: int = 0
-    records: int = 0
-
-    @classmethod
-    def of_slots(cls, slots: Sequence[HourSlot], expected_hours: int | None = None) -> Coverage:
-        """Counts of the slots; hours of ``expected_hours`` without a slot count as missing."""
-        counts = dict.fromkeys(SlotStatus, 0)
-        provisional = records = 0
-        for s in slots:
-            counts[s.status] += 1
-            provisional += s.provisional
-            records += s.records
-        expected = len(slots) if expected_hours is None else max(expected_hours, len(slots))
-        return cls(
-            expected,
-            counts[SlotStatus.HOUR],
-            counts[SlotStatus.MINUTE],
-            counts[SlotStatus.PARTIAL],
-            counts[SlotStatus.MISSING] + expected - len(slots),
-            counts[SlotStatus.FUTURE],
-            provisional,
-            records,
-        )
-
-    def __add__(self, other: Coverage) -> Coverage:
-        return Coverage(
-            self.expected_hours + other.expected_hours,
-            self.hour_rows + other.hour_rows,
-            self.minute_hours + other.minute_hours,
-            self.partial_hours + other.partial_hours,
-            self.missing_hours + other.missing_hours,
-            self.future_hours + other.future_hours,
-            self.provisional_hours + other.provisional_hours,
-            self.records + other.records,
-        )
-
-    @property
-    def complete(self) -> bool:
-        """Every hour backed by complete, final data."""
-        return (
-            self.hour_rows + self.minute_hours == self.expected_hours
-            and self.provisional_hours == 0
-        )
-
-    @property
-    def has_data(self) -> bool:
-        return self.hour_rows + self.minute_hours + self.partial_hours > 0
-
-    def problems(self) -> list[str]:
-        """What makes the period incomplete, in words (empty when complete)."""
-        out: list[str] = []
-        if self.missing_hours:
-            out.append(f"{self.missing_hours} h without data")
-        if self.partial_hours:
-            out.append(f"{self.partial_hours} h with minutes missing")
-        if self.future_hours:
-            out.append(f"{self.future_hours} h not over yet")
-        if self.provisional_hours:
-            out.append(f"{self.provisional_hours} h not final")
-        return out
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "complete": self.complete,
-            "expected_hours": self.expected_hours,
-            "hour_rows": self.hour_rows,
-            "minute_hours": self.minute_hours,
-            "partial_hours": self.partial_hours,
-            "missing_hours": self.missing_hours,
-            "future_hours": self.future_hours,
-            "provisional_hours": self.provisional_hours,
-            "records": self.records,
-            "problems": self.problems(),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,16 +60,6 @@ class PeriodBalance:
             **self.energy.as_dict(),
             **self.coverage.as_dict(),
         }
-
-
-@dataclass(frozen=True, slots=True)
-class HourlySeries:
-    """Every UTC hour of ``[start, end)``, with notes on the data's quality."""
-
-    start: datetime
-    end: datetime
-    slots: tuple[HourSlot, ...]
-    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,153 +93,8 @@ class BalanceReport:
         }
 
 
-def slots_between(series: HourlySeries, start: datetime, end: datetime) -> Sequence[HourSlot]:
-    """The slots of ``series`` that start in ``[start, end)``."""
-    slots = series.slots
-    i = bisect_left(slots, start, key=lambda s: s.start)
-    j = bisect_left(slots, end, lo=i, key=lambda s: s.start)
-    return slots[i:j]
-
-
 def _iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _hours(start: datetime, end: datetime) -> Iterator[datetime]:
-    at = start
-    while at < end:
-        yield at
-        at += HOUR
-
-
-def _spans_of(hours: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
-    """Sorted hours as contiguous ``[start, end)`` spans."""
-    spans: list[tuple[datetime, datetime]] = []
-    for h in hours:
-        if spans and spans[-1][1] == h:
-            spans[-1] = (spans[-1][0], h + HOUR)
-        else:
-            spans.append((h, h + HOUR))
-    return spans
-
-
-def _hours_in(windows: Sequence[tuple[datetime, datetime]]) -> set[datetime]:
-    """The UTC hour starts within the windows (whole days, so already on the hour grid)."""
-    return {h for a, b in windows for h in _hours(a, b)}
-
-
-def merge_hours(
-    start: datetime,
-    end: datetime,
-    hour_rows: Iterable[EnergyRow],
-    minute_rows: Iterable[EnergyRow],
-    *,
-    now: datetime,
-    devices: int = 1,
-    provisional: Sequence[tuple[datetime, datetime]] = (),
-) -> tuple[HourSlot, ...]:
-    """One slot per UTC hour of ``[start, end)``: the hourly row, else the hour's minute sum.
-
-    ``minute_rows`` are minute records summed per UTC hour. An hour is complete with one hourly
-    record, or 60 minute records, per device (``devices`` > 1 for site-wide sums over several
-    zappis); an incomplete hour is still counted, as ``PARTIAL``. Hours in a ``provisional``
-    window (a day not final yet) are flagged.
-    """
-    by_hour = {r.start: r for r in hour_rows if r.records > 0}
-    by_minute = {r.start: r for r in minute_rows if r.records > 0}
-    full_minutes = MINUTES_PER_HOUR * devices
-    not_final = _hours_in(provisional)
-    slots: list[HourSlot] = []
-    for at in _hours(start, end):
-        h = by_hour.get(at)
-        m = by_minute.get(at)
-        row: EnergyRow | None
-        if h is not None and h.records >= devices:
-            row, status = h, SlotStatus.HOUR
-        elif m is not None and m.records >= full_minutes:
-            row, status = m, SlotStatus.MINUTE
-        elif h is not None or m is not None:
-            row = h if h is not None else m
-            status = SlotStatus.PARTIAL
-        else:
-            status = SlotStatus.FUTURE if at + HOUR > now else SlotStatus.MISSING
-            slots.append(HourSlot(at, Energy(), status, 0))
-            continue
-        assert row is not None  # one of h and m is set on this branch
-        slots.append(HourSlot(at, Energy.of_row(row), status, row.records, at in not_final))
-    return tuple(slots)
-
-
-def _sync_notes_and_windows(
-    store: Store, serial: str | None, first_day: date, last_day: date
-) -> tuple[list[tuple[datetime, datetime]], list[str]]:
-    """Windows of days that are not final yet, and notes on failed or imperfect fetches."""
-    serials = [serial] if serial is not None else [s for s, _t, _n in store.devices()]
-    windows: list[tuple[datetime, datetime]] = []
-    notes: list[str] = []
-    since, until = first_day - timedelta(days=1), last_day + timedelta(days=1)
-    for sn in serials:
-        for resolution in (Resolution.HOUR, Resolution.MINUTE):
-            states = store.sync_states(sn, resolution, since, until)
-            suspect = dup = 0
-            for day in sorted(states):
-                st = states[day]
-                suspect += st.suspect
-                dup += st.duplicates_dropped
-                if not st.final:
-                    windows.append((st.day_start, local_day_window(st.day, st.tz)[1]))
-                if st.error and first_day <= day <= last_day:
-                    notes.append(
-                        f"{sn} {resolution.value} data of {day}: last fetch failed ({st.error})"
-                    )
-            if suspect:
-                notes.append(
-                    f"{sn}: {suspect} {resolution.value} record(s) with implausible voltage or "
-                    "frequency (kept; energies are used as they are)"
-                )
-            if dup:
-                notes.append(f"{sn}: {dup} duplicate {resolution.value} record(s) dropped on fetch")
-    return windows, notes
-
-
-def hourly_series(
-    store: Store,
-    first_day: date,
-    last_day: date,
-    tz: str,
-    *,
-    serial: str | None = None,
-    now: datetime | None = None,
-) -> HourlySeries:
-    """The hours of the local days ``first_day`` to ``last_day`` (both included), from the store.
-
-    Hourly data is read first; minute data is read only where hours are missing, summed per hour
-    in the database. With ``serial=None`` the site's grid and generation figures are counted once
-    (the store's ``iter_energy`` takes them from one device).
-    """
-    now = now or datetime.now(UTC)
-    start = local_day_window(first_day, tz, Resolution.HOUR)[0]
-    end = local_day_window(last_day, tz, Resolution.HOUR)[1]
-    hour_rows = list(store.iter_energy(serial, Resolution.HOUR, start, end, 3600))
-    devices = 1
-    if serial is None and hour_rows:
-        devices = max(r.records for r in hour_rows)
-    have = {r.start for r in hour_rows if r.records >= devices}
-    gaps = [h for h in _hours(start, min(end, now)) if h not in have]
-    minute_rows: list[EnergyRow] = []
-    spans = _spans_of(gaps)
-    if len(spans) > _MAX_FALLBACK_QUERIES:
-        spans = [(spans[0][0], spans[-1][1])]
-    for a, b in spans:
-        minute_rows.extend(store.iter_energy(serial, Resolution.MINUTE, a, b, 3600))
-    if serial is None and minute_rows:
-        best = max(r.records for r in minute_rows)
-        devices = max(devices, -(-best // MINUTES_PER_HOUR))
-    windows, notes = _sync_notes_and_windows(store, serial, first_day, last_day)
-    slots = merge_hours(
-        start, end, hour_rows, minute_rows, now=now, devices=devices, provisional=windows
-    )
-    return HourlySeries(start, end, slots, tuple(notes))
 
 
 def period_spans(
@@ -511,7 +107,7 @@ def period_spans(
     windows = [local_day_window(d, tz, Resolution.HOUR) for d in days]
     if period is Period.HOUR:
         spans: list[tuple[datetime, datetime, str]] = []
-        for at in _hours(windows[0][0], windows[-1][1]):
+        for at in utc_hours(windows[0][0], windows[-1][1]):
             local = to_local(at, tz)
             spans.append((at, at + HOUR, local.strftime("%Y-%m-%d %H:%M %Z")))
         return spans

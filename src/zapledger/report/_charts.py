@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..history import local_day_window, to_local
 from ..models import Resolution, joules_to_kwh
-from ._balance import HourlySeries, Period, PeriodBalance, aggregate, slots_between
+from ._balance import Period, PeriodBalance, aggregate
+from ._series import HourlySeries, slots_between
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

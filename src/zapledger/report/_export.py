@@ -18,7 +18,8 @@ from ..exceptions import ConfigError
 from ..history import local_day_window, to_local
 from ..models import Resolution, joules_to_kwh
 from ..store._api import Store
-from ._balance import Energy, Period, SlotStatus, aggregate, hourly_series
+from ._balance import Period, aggregate
+from ._series import Energy, SlotStatus, hourly_series
 
 __all__ = [
     "ENERGY_COLUMNS",

@@ -18,8 +18,9 @@ from typing import Any
 from .. import __version__
 from ..models import joules_to_kwh
 from ..store._api import Store
-from ._balance import BalanceReport, HourlySeries, Period, SlotStatus, aggregate, hourly_series
+from ._balance import BalanceReport, Period, aggregate
 from ._charts import Chart, day_chart, days_chart, months_chart, profile_chart, years_chart
+from ._series import HourlySeries, SlotStatus, hourly_series
 
 __all__ = ["ReportPage", "build_report_page", "render_html", "write_html_report"]
 

@@ -13,7 +13,7 @@ from typing import Any, Self
 
 from ..models import History, HistoryRecord, Resolution, ZappiStatus
 
-__all__ = ["EnergyRow", "MeterReading", "Store", "SyncState"]
+__all__ = ["ENERGY_FIELDS", "EnergyRow", "MeterReading", "Store", "SyncState"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,17 @@ class EnergyRow:
     generation_negative_j: int
     diverted_j: int
     boosted_j: int
+
+
+#: The joule fields of :class:`EnergyRow`, in order: what reports sum and quality checks compare.
+ENERGY_FIELDS: tuple[str, ...] = (
+    "import_j",
+    "export_j",
+    "generation_j",
+    "generation_negative_j",
+    "diverted_j",
+    "boosted_j",
+)
 
 
 class Store(abc.ABC):
