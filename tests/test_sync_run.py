@@ -51,6 +51,8 @@ class FakeCloud:
         self.hide_minutes: dict[date, int] = {}
         self.max_hours: int | None = None  # a server that answers fewer hours than asked
         self.no_data_before = datetime(2000, 1, 1, tzinfo=UTC)  # e.g. the hub's installation
+        self.now = NOW  # nothing is served from here on
+        self.hidden: list[tuple[datetime, datetime]] = []  # spans [start, end) it has no data of
 
     def _record(self, ts: datetime, resolution: Resolution) -> HistoryRecord:
         minute = int(ts.timestamp()) // 60
@@ -61,8 +63,8 @@ class FakeCloud:
         step = timedelta(seconds=resolution.seconds)
         records = []
         at = lo
-        while at < hi and at < NOW:
-            if at >= self.no_data_before:
+        while at < hi and at < self.now:
+            if at >= self.no_data_before and not any(a <= at < b for a, b in self.hidden):
                 records.append(self._record(at, resolution))
             at += step
         return merge_histories([History(serial, resolution, tuple(records))], window=(lo, hi))
@@ -192,8 +194,41 @@ async def test_until_is_capped_at_today_and_today_is_partial(store: Store) -> No
     assert summary.until == date(2024, 6, 1)
     today = store.sync_states(SERIAL, Resolution.MINUTE, date(2024, 6, 1), date(2024, 6, 1))
     state = today[date(2024, 6, 1)]
-    # the local day began at 23:00 UTC: 13 hours of it are in the past at 12:00 UTC
-    assert not state.final and state.records == 13 * 60 and state.missing == 1440 - 780
+    # the local day began at 23:00 UTC: 13 hours of it are in the past at 12:00 UTC; the 11
+    # hours still to come are not missing, they are not there yet
+    assert not state.final and state.records == 13 * 60 and state.missing == 0
+    assert state.expected == 13 * 60
+
+
+async def test_today_counts_only_the_gaps_before_now(store: Store) -> None:
+    cloud = FakeCloud()
+    today, yesterday = date(2024, 6, 1), date(2024, 5, 31)  # today began at 23:00 UTC on 31 May
+    cloud.hidden = [
+        (datetime(2024, 6, 1, 10, 0, tzinfo=UTC), datetime(2024, 6, 1, 10, 5, tzinfo=UTC)),
+        # straddles now (12:00 UTC): 30 minutes are gone, 30 have not happened yet
+        (datetime(2024, 6, 1, 11, 30, tzinfo=UTC), datetime(2024, 6, 1, 12, 30, tzinfo=UTC)),
+        # the last 30 minutes of yesterday, a day that is over
+        (datetime(2024, 5, 31, 22, 30, tzinfo=UTC), datetime(2024, 5, 31, 23, 0, tzinfo=UTC)),
+    ]
+    events: list[SyncEvent] = []
+    summary = await run(cloud, store, yesterday, today, events)
+    assert summary.ok and summary.days_not_final == 2 and summary.days_with_gaps == 3
+    states = store.sync_states(SERIAL, Resolution.MINUTE, yesterday, today)
+    now_m, past_m = states[today], states[yesterday]
+    assert (now_m.records, now_m.expected, now_m.missing, now_m.final) == (745, 780, 35, False)
+    assert (past_m.records, past_m.expected, past_m.missing, past_m.final) == (1410, 1440, 30, True)
+    hours = store.sync_states(SERIAL, Resolution.HOUR, today, today)[today]
+    assert (hours.records, hours.expected, hours.missing) == (12, 13, 1)  # the 10:00 hour
+    written = {(e.resolution, e.day): e.missing for e in events if isinstance(e, DayWritten)}
+    assert written[(Resolution.MINUTE, today)] == 35
+    assert written[(Resolution.MINUTE, yesterday)] == 30
+    # once today is over, every gap of it counts, the one that straddled the old now included
+    later = datetime(2024, 6, 2, 12, 0, tzinfo=UTC)
+    cloud.now = later
+    again = await sync(cloud, store, SERIAL, today, today, TZ, now=later)
+    assert again.ok and [p.reason for p in again.planned] == [DayReason.NOT_FINAL] * 2
+    done = store.sync_states(SERIAL, Resolution.MINUTE, today, today)[today]
+    assert (done.records, done.expected, done.missing, done.final) == (1375, 1440, 65, True)
 
 
 async def test_a_failing_day_is_recorded_and_the_others_go_on(store: Store) -> None:

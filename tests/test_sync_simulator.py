@@ -1,4 +1,7 @@
-"""Sync end to end: the real client against the simulator (HTTP on 127.0.0.1), a SQLite file."""
+"""Sync end to end: the real client against the simulator (HTTP on 127.0.0.1), a SQLite file.
+
+The key behaviours run against the real PostgreSQL store too (``@ON_BOTH_STORES``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 import stamina
@@ -57,12 +61,24 @@ async def client(sim: Simulator) -> AsyncIterator[Client]:
         yield c
 
 
+#: Run a test on both back ends: SQLite and the real PostgreSQL server (tests/pg_server.py).
+ON_BOTH_STORES = pytest.mark.parametrize(
+    "store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with open_store(f"sqlite:///{tmp_path / 'sync.sqlite3'}") as s:
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A SQLite file, or a fresh PostgreSQL schema for the tests marked ``@ON_BOTH_STORES``."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        url = f"sqlite:///{tmp_path / 'sync.sqlite3'}"
+    else:
+        url = cast(str, request.getfixturevalue("pg_url"))
+    with open_store(url) as s:
         yield s
 
 
+@ON_BOTH_STORES
 async def test_backfill_stores_what_the_cloud_serves(
     sim: Simulator, client: Client, store: Store
 ) -> None:
@@ -87,6 +103,7 @@ async def test_backfill_stores_what_the_cloud_serves(
     assert summary.requests == sim.stats.total
 
 
+@ON_BOTH_STORES
 async def test_rerun_inserts_nothing_and_asks_nothing(
     sim: Simulator, client: Client, store: Store
 ) -> None:
@@ -165,6 +182,7 @@ async def test_429_with_retry_after_is_waited_out(
     assert time.monotonic() - started >= 0.9  # Retry-After: 1
 
 
+@ON_BOTH_STORES
 @pytest.mark.usefixtures("no_retry_waits")
 async def test_a_corrupt_day_among_good_ones(sim: Simulator, client: Client, store: Store) -> None:
     bad = WINTER + timedelta(days=2)
@@ -203,6 +221,7 @@ async def test_a_corrupt_hour_request_falls_back_to_single_days(
     ]
 
 
+@ON_BOTH_STORES
 @pytest.mark.parametrize(
     ("tz", "day", "hours", "minutes"),
     [
@@ -234,6 +253,47 @@ async def test_dst_days_have_23_and_25_hourly_rows(
     hi = local_day_window(day + timedelta(days=1), tz)[1]
     assert store.count_history(ZAPPI, Resolution.HOUR) == hours + 48
     assert len(store.history(ZAPPI, Resolution.HOUR, lo, hi)) == hours + 48
+
+
+@ON_BOTH_STORES
+async def test_a_half_elapsed_day_misses_only_its_real_gaps(
+    sim: Simulator, client: Client, store: Store
+) -> None:
+    # a winter day (local = UTC) the cloud lacks minutes of both before and after noon
+    day = next(
+        sim.household.find_days(
+            date(2024, 1, 2),
+            date(2024, 3, 1),
+            lambda q: (
+                q.outage_hour is None
+                and any(m < 720 for m in q.missing_minutes)
+                and any(m >= 720 for m in q.missing_minutes)
+            ),
+        )
+    )
+    yesterday = day - timedelta(days=1)
+    lacking = sim.household.quirks(day).missing_minutes
+    gone = [m for m in lacking if m < 720]
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    sim.set_now(noon)
+    summary = await sync(client, store, ZAPPI, yesterday, day, "Europe/London", now=noon)
+    assert summary.ok and summary.days_written == 4
+    today = store.sync_states(ZAPPI, Resolution.MINUTE, day, day)[day]
+    assert not today.final and (today.records, today.expected) == (720 - len(gone), 720)
+    assert today.missing == len(gone) < len(lacking)
+    hours = store.sync_states(ZAPPI, Resolution.HOUR, day, day)[day]
+    assert (hours.records, hours.expected, hours.missing) == (12, 12, 0)
+    # a day that is over counts every gap it has
+    past = store.sync_states(ZAPPI, Resolution.MINUTE, yesterday, yesterday)[yesterday]
+    assert past.final and past.expected == 1440
+    assert past.missing == len(sim.household.quirks(yesterday).missing_minutes)
+    # and so does today once it is over (settled): the gaps after noon count now
+    sim.set_now(NOW)
+    again = await sync(client, store, ZAPPI, yesterday, day, "Europe/London", now=NOW)
+    assert again.ok and {p.day for p in again.planned} == {day}
+    done = store.sync_states(ZAPPI, Resolution.MINUTE, day, day)[day]
+    assert done.final and (done.records, done.expected) == (1440 - len(lacking), 1440)
+    assert done.missing == len(lacking)
 
 
 class FullDayMinutes:

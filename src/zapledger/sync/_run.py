@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from ..exceptions import ApiError, AuthenticationError, CloudConnectionError, RateLimitedError
@@ -19,7 +19,7 @@ from ..history import (
     local_days,
     parse_tz,
 )
-from ..models import History, HistoryRecord, Resolution, find_gaps
+from ..models import Gap, History, HistoryRecord, Resolution, find_gaps
 from ..store import Store
 from ._plan import (
     ABORT_AFTER_FAILURES,
@@ -107,6 +107,33 @@ def split_days(history: History, days: Sequence[date], tz: str) -> list[tuple[da
         out.append((day, History(history.serial, history.resolution, part, dups, 0, gaps)))
         i = j
     return out
+
+
+def _periods(start: datetime, end: datetime, step: timedelta) -> int:
+    """How many periods of ``step`` starting at ``start`` begin before ``end`` (0 if none)."""
+    return max(0, -((start - end) // step))
+
+
+def _so_far(history: History, day: date, tz: str, now: datetime) -> tuple[History, int]:
+    """A local day as far as it has happened at ``now``: its gaps, and how many records it can hold.
+
+    Periods that start at or after ``now`` are not missing, they are not there yet: gaps that
+    start later are dropped and a gap straddling ``now`` keeps only its periods that start before
+    it. A day that is over comes back as it is, with its full count of records.
+    """
+    step = timedelta(seconds=history.resolution.seconds)
+    start, end = local_day_window(day, tz, history.resolution)
+    if now >= end:
+        return history, (end - start) // step
+    gaps: list[Gap] = []
+    for gap in history.gaps:
+        if gap.start >= now:
+            continue
+        if gap.end > now:
+            n = _periods(gap.start, now, step)
+            gap = Gap(gap.start, gap.start + n * step, n)
+        gaps.append(gap)
+    return replace(history, gaps=tuple(gaps)), _periods(start, now, step)
 
 
 class _Abort(Exception):
@@ -202,7 +229,10 @@ class _Run:
 
     def _write(self, resolution: Resolution, day: date, history: History, at: datetime) -> None:
         final = is_settled(day, self.tz, at, self.settle)
-        expected = expected_records(day, self.tz, resolution)
+        # Today's later periods are not missing yet. The store counts as missing at least
+        # ``expected - records``, so a day not over yet is expected to hold only its periods
+        # that started by ``at`` (the full count once it is over; it is refetched until final).
+        history, expected = _so_far(history, day, self.tz, at)
         changed = self.store.write_day(
             self.serial,
             resolution,
