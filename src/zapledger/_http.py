@@ -293,23 +293,31 @@ class Wire:
         self._follow(response)
         return response
 
+    def _refused_elsewhere(self, response: httpx.Response) -> bool:
+        """A 401 naming another server than the one it came from: the account is moving.
+
+        Judged from the response alone, not from ``self.base``, which other requests in flight
+        may have moved on in the meantime.
+        """
+        named = server_from_asn(self.director, response.headers.get(ASN_HEADER))
+        return (
+            response.status_code == 401
+            and named is not None
+            and not _same_server(named, response.request.url)
+        )
+
     async def _attempt(self, path: str, endpoint: str, decode: Callable[[bytes], T]) -> T:
         response = await self._send(path)
         moves = 0
         # A 401 from a server that no longer holds the account (the answer named another one):
-        # try the new server, at most MAX_MOVES times, before calling it wrong credentials.
-        while (
-            response.status_code == 401
-            and moves < MAX_MOVES
-            and not _same_server(response.request.url, self.base)
-        ):
+        # try the new server, at most MAX_MOVES times, then back off and try again.
+        while self._refused_elsewhere(response) and moves < MAX_MOVES:
             moves += 1
             sent_to = response.request.url.netloc.decode()
             logger.info("%s: 401 from %s; account moved to %s", endpoint, sent_to, self.base)
             response = await self._send(path)
         status = response.status_code
-        if status == 401 and not _same_server(response.request.url, self.base):
-            # Still moving: back off and try again rather than blame the credentials.
+        if self._refused_elsewhere(response):
             raise _Retryable("moved", "401 Unauthorized while the account kept moving servers")
         if status == 401:
             raise AuthenticationError(

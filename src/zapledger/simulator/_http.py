@@ -64,6 +64,9 @@ class Handler(BaseHTTPRequestHandler):
     #: idle keep-alive connections are dropped after this many seconds
     timeout = 60.0
     _asn_pending = False
+    #: the asn this request was judged by (set by the simulator), so the header that explains a
+    #: refusal names the holder at the moment of the decision, not after a later move
+    asn_value: str | None = None
     #: set once the current request's answer is counted in the statistics
     answered = False
 
@@ -91,7 +94,8 @@ class Handler(BaseHTTPRequestHandler):
     def end_headers(self) -> None:
         if self._asn_pending:
             self._asn_pending = False
-            self.send_header(ASN_HEADER, self.srv.sim.asn)
+            self.send_header(ASN_HEADER, self.asn_value or self.srv.sim.asn)
+            self.asn_value = None
         super().end_headers()
 
     def log_message(self, format: str, *args: Any) -> None:

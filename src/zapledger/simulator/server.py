@@ -287,7 +287,9 @@ class Simulator:
             self._send(h, method, Reply(405, page, _HTML))
             return
         with self._lock:
-            holder = f"asn{self._holder + 1}"
+            index = self._holder
+        holder = f"asn{index + 1}"
+        h.asn_value = f"{self._public_host}:{self._servers[1 + index].port}"
         on_right_server = h.srv.name in ("director", holder)
         if not on_right_server or not self._digest.verify(
             method, raw, h.headers.get("Authorization")
