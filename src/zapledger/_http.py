@@ -83,7 +83,7 @@ class RateLimiter:
     """
 
     #: Slack added to the one-second window, for jitter between here and the server.
-    MARGIN_S = 0.05
+    MARGIN_S = 0.1
 
     def __init__(self, rate_per_s: float | None) -> None:
         if rate_per_s is not None and not rate_per_s > 0:
