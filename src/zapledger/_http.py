@@ -76,14 +76,15 @@ def _same_server(a: httpx.URL, b: httpx.URL) -> bool:
 class RateLimiter:
     """At most ``rate_per_s`` request starts in any one-second window, evenly spaced.
 
-    Starts are spaced ``1/rate`` apart, and the last ``floor(rate)`` starts must span more than a
-    second (plus a small margin for jitter on the way), so a server counting arrivals in any
-    window never sees more than the configured rate. ``None`` turns it off. Slots are reserved
-    before any await, so concurrent callers on one event loop get distinct slots without a lock.
+    Callers take turns (a FIFO lock); each waits until it is ``1/rate`` after the previous start
+    and the last ``floor(rate)`` starts lie more than a second (plus a margin for jitter on the
+    way) behind, then records the time it actually starts. Recording actual times, not planned
+    ones, keeps a late wake-up (a busy event loop) from bunching the requests after it. ``None``
+    turns it off.
     """
 
     #: Slack added to the one-second window, for jitter between here and the server.
-    MARGIN_S = 0.1
+    MARGIN_S = 0.05
 
     def __init__(self, rate_per_s: float | None) -> None:
         if rate_per_s is not None and not rate_per_s > 0:
@@ -91,19 +92,21 @@ class RateLimiter:
         self._interval_s = 0.0 if rate_per_s is None else 1.0 / rate_per_s
         burst = 1 if rate_per_s is None else max(1, math.floor(rate_per_s))
         self._starts: deque[float] = deque(maxlen=burst)
-        self._next_s = -math.inf
+        self._turn = asyncio.Lock()
 
     async def acquire(self) -> None:
         if not self._interval_s:
             return
-        now = time.monotonic()
-        slot = max(now, self._next_s)
-        if len(self._starts) == self._starts.maxlen:
-            slot = max(slot, self._starts[0] + 1.0 + self.MARGIN_S)
-        self._starts.append(slot)
-        self._next_s = slot + self._interval_s
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        async with self._turn:
+            while True:
+                now = time.monotonic()
+                ready = self._starts[-1] + self._interval_s if self._starts else now
+                if len(self._starts) == self._starts.maxlen:
+                    ready = max(ready, self._starts[0] + 1.0 + self.MARGIN_S)
+                if ready <= now:
+                    break
+                await asyncio.sleep(ready - now)
+            self._starts.append(time.monotonic())
 
 
 class _PoliteTransport(httpx.AsyncBaseTransport):

@@ -202,7 +202,7 @@ class _Run:
         self.consecutive_outages = 0
         fetched_at = self._clock()
         for day, history in parts:
-            self._write(item.resolution, day, history, fetched_at)
+            await self._write(item.resolution, day, history, fetched_at)
 
     async def _fetch(self, item: _Item) -> list[tuple[date, History]]:
         if len(item.days) == 1:
@@ -227,13 +227,18 @@ class _Run:
             )
         return parts
 
-    def _write(self, resolution: Resolution, day: date, history: History, at: datetime) -> None:
+    async def _write(
+        self, resolution: Resolution, day: date, history: History, at: datetime
+    ) -> None:
         final = is_settled(day, self.tz, at, self.settle)
         # Today's later periods are not missing yet. The store counts as missing at least
         # ``expected - records``, so a day not over yet is expected to hold only its periods
         # that started by ``at`` (the full count once it is over; it is refetched until final).
         history, expected = _so_far(history, day, self.tz, at)
-        changed = self.store.write_day(
+        # In a thread: a commit (and now and then a WAL checkpoint) must not stall the event
+        # loop, whose requests are in flight and whose rate limiter keeps time.
+        changed = await asyncio.to_thread(
+            self.store.write_day,
             self.serial,
             resolution,
             day,
