@@ -14,7 +14,7 @@ Meter error at time t, in percent: ``calibration_pct + drift_pct_per_month * mon
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -272,6 +272,30 @@ def _utc_iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _write_samples(
+    path: str | Path,
+    household: TruthSource,
+    start: datetime,
+    end: datetime,
+    render: Callable[[MeterSample], str],
+    *,
+    interval_s: int,
+    offset_s: int,
+    model: MeterModel | None,
+    header: str = "",
+    encoding: str = "ascii",
+) -> Path:
+    """Write ``header`` and then one rendered text per meter sample of ``[start, end)``."""
+    out = Path(path)
+    with out.open("w", encoding=encoding, newline="") as fh:
+        fh.write(header)
+        for sample in samples(
+            household, start, end, interval_s=interval_s, offset_s=offset_s, model=model
+        ):
+            fh.write(render(sample))
+    return out
+
+
 def write_dsmr5(
     path: str | Path,
     household: TruthSource,
@@ -283,13 +307,10 @@ def write_dsmr5(
     model: MeterModel | None = None,
 ) -> Path:
     """A capture file of DSMR 5 telegrams (they carry the meter time; no ``# received`` lines)."""
-    out = Path(path)
-    with out.open("w", encoding="ascii", newline="") as fh:
-        for sample in samples(
-            household, start, end, interval_s=interval_s, offset_s=offset_s, model=model
-        ):
-            fh.write(dsmr5_telegram(sample))
-    return out
+    return _write_samples(
+        path, household, start, end, dsmr5_telegram,
+        interval_s=interval_s, offset_s=offset_s, model=model,
+    )  # fmt: skip
 
 
 def write_dsmr22(
@@ -308,15 +329,15 @@ def write_dsmr22(
     Without ``received_lines`` it is a plain capture: times then come from the importer's
     ``--start``/``--interval`` (gaps in ``model`` would shift them; use none then).
     """
-    out = Path(path)
-    with out.open("w", encoding="ascii", newline="") as fh:
-        for sample in samples(
-            household, start, end, interval_s=interval_s, offset_s=offset_s, model=model
-        ):
-            if received_lines:
-                fh.write(f"# received {_utc_iso(sample.ts)}\n")
-            fh.write(dsmr22_telegram(sample))
-    return out
+
+    def render(sample: MeterSample) -> str:
+        received = f"# received {_utc_iso(sample.ts)}\n" if received_lines else ""
+        return received + dsmr22_telegram(sample)
+
+    return _write_samples(
+        path, household, start, end, render,
+        interval_s=interval_s, offset_s=offset_s, model=model,
+    )  # fmt: skip
 
 
 def write_csv(
@@ -334,15 +355,17 @@ def write_csv(
     unknown = set(channels) - set(_CHANNELS)
     if unknown:
         raise ValueError(f"unknown channels: {', '.join(sorted(unknown))}")
-    out = Path(path)
-    with out.open("w", encoding="utf-8", newline="") as fh:
-        fh.write("timestamp," + ",".join(f"{ch}_kwh" for ch in channels) + ",meter_id\n")
-        for sample in samples(
-            household, start, end, interval_s=interval_s, offset_s=offset_s, model=model
-        ):
-            cells = [_kwh(sample.totals_j[ch], 1) for ch in channels]
-            fh.write(f"{_utc_iso(sample.ts)},{','.join(cells)},{sample.meter_id}\n")
-    return out
+
+    def render(sample: MeterSample) -> str:
+        cells = [_kwh(sample.totals_j[ch], 1) for ch in channels]
+        return f"{_utc_iso(sample.ts)},{','.join(cells)},{sample.meter_id}\n"
+
+    return _write_samples(
+        path, household, start, end, render,
+        interval_s=interval_s, offset_s=offset_s, model=model,
+        header="timestamp," + ",".join(f"{ch}_kwh" for ch in channels) + ",meter_id\n",
+        encoding="utf-8",
+    )  # fmt: skip
 
 
 #: The meter errors of the demo: the P1 meter reads import 1.5 % above the zappi, drifting
