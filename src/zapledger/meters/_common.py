@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from ..store._api import MeterReading
+from ..store import MeterReading
 
 if TYPE_CHECKING:
-    from ..store._api import Store
+    from ..store import Store
 
 __all__ = [
     "CHANNELS",

@@ -24,7 +24,7 @@ from dsmr_parser.exceptions import InvalidChecksumError, ParseError
 from dsmr_parser.parsers import TelegramParser
 
 from ..exceptions import MeterError
-from ..store._api import MeterReading
+from ..store import MeterReading
 from ._common import Issue, IssueKind, ReadingSink, ReadStats, kwh_to_joules, reading_time
 from ._framing import RawTelegram, TelegramFramer, format_capture
 

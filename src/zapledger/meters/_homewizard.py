@@ -14,39 +14,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..exceptions import MeterError
-from ..store._api import MeterReading
+from ..store import MeterReading
 from ._common import Issue, IssueKind, ReadingSink, ReadStats, kwh_to_joules, reading_time
 
 __all__ = ["homewizard_readings", "poll_homewizard"]
 
-#: (channel, attribute names that hold it, newest library spelling first)
-_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("import_t1", ("energy_import_t1_kwh", "total_energy_import_t1_kwh")),
-    ("import_t2", ("energy_import_t2_kwh", "total_energy_import_t2_kwh")),
-    ("export_t1", ("energy_export_t1_kwh", "total_energy_export_t1_kwh")),
-    ("export_t2", ("energy_export_t2_kwh", "total_energy_export_t2_kwh")),
-)
-_SINGLE_TARIFF = (
-    ("import_t1", ("energy_import_kwh", "total_energy_import_kwh")),
-    ("export_t1", ("energy_export_kwh", "total_energy_export_kwh")),
-)
-
-
-def _first(data: Any, names: tuple[str, ...]) -> Any:
-    for name in names:
-        value = getattr(data, name, None)
-        if value is not None:
-            return value
-    return None
+#: channel -> the attribute of python-homewizard-energy's ``Data`` that holds it
+_FIELDS = {
+    "import_t1": "total_energy_import_t1_kwh",
+    "import_t2": "total_energy_import_t2_kwh",
+    "export_t1": "total_energy_export_t1_kwh",
+    "export_t2": "total_energy_export_t2_kwh",
+}
+#: a single-tariff meter reports only a total: it is tariff 1
+_SINGLE_TARIFF = {"import_t1": "total_energy_import_kwh", "export_t1": "total_energy_export_kwh"}
 
 
 def homewizard_readings(data: Any, meter_id: str, received_at: datetime) -> list[MeterReading]:
-    """Readings from one answer of the dongle (its ``Data``/``Measurement`` object)."""
+    """Readings from one answer of the dongle (its ``Data`` object)."""
     ts = reading_time(received_at)
-    values: dict[str, Any] = {ch: _first(data, names) for ch, names in _FIELDS}
-    for channel, names in _SINGLE_TARIFF:  # a single-tariff meter: its total is tariff 1
+    values: dict[str, Any] = {ch: getattr(data, name, None) for ch, name in _FIELDS.items()}
+    for channel, name in _SINGLE_TARIFF.items():
         if values[channel] is None:
-            values[channel] = _first(data, names)
+            values[channel] = getattr(data, name, None)
     return [
         MeterReading(meter_id, channel, ts, kwh_to_joules(value), "homewizard", "receive")
         for channel, value in values.items()
@@ -59,9 +49,7 @@ def _client_class() -> Any:
         import homewizard_energy
     except ImportError:  # pragma: no cover - the extra is part of the test environment
         raise MeterError("HomeWizard support needs: pip install 'zapledger[homewizard]'") from None
-    # python-homewizard-energy 7+ names the v1 API client HomeWizardEnergyV1.
-    v1 = getattr(homewizard_energy, "HomeWizardEnergyV1", None)
-    return v1 or homewizard_energy.HomeWizardEnergy
+    return homewizard_energy.HomeWizardEnergy
 
 
 async def poll_homewizard(
@@ -80,11 +68,10 @@ async def poll_homewizard(
 
     stats = ReadStats(source=f"homewizard://{host}")
     async with _client_class()(host, timeout=timeout_s) as api:
-        fetch = getattr(api, "measurement", None) or api.data
         while (count is None or stats.units < count) and not (stop and stop.is_set()):
             stats.units += 1
             try:
-                data = await fetch()
+                data = await api.data()
             except (DisabledError, UnsupportedError) as exc:
                 raise MeterError(f"HomeWizard {host}: {exc}") from None
             except Exception as exc:  # one failed poll is counted; the next may work

@@ -14,7 +14,7 @@ from ._dsmr import DsmrVersion
 from ._sources import import_dsmr_file
 
 if TYPE_CHECKING:
-    from ..store._api import Store
+    from ..store import Store
 
 __all__ = ["FileFormat", "detect_format", "import_file"]
 

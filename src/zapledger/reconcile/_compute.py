@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from ..history import is_settled, local_day_window, parse_tz, to_local
-from ..meters._segments import (
+from ..meters import (
     DEFAULT_MAX_BRACKET_S,
     MeterHour,
     channel_hours,
     hour_starts,
 )
 from ..models import Resolution, joules_to_kwh
-from ..store._api import EnergyRow, MeterReading, Store
+from ..store import EnergyRow, MeterReading, Store
 from ._model import (
     PAIRS,
     REASON_METER_GAP,

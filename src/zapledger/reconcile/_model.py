@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from ..store._api import EnergyRow
+from ..store import EnergyRow
 
 __all__ = [
     "PAIRS",

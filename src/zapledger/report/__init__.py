@@ -35,7 +35,7 @@ from ._series import (
 )
 
 if TYPE_CHECKING:
-    from ..store._api import Store
+    from ..store import Store
     from ._charts import Chart
 
 __all__ = [

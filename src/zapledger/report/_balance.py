@@ -16,7 +16,7 @@ from typing import Any
 
 from ..history import local_day_window, to_local
 from ..models import Resolution
-from ..store._api import Store
+from ..store import Store
 from ._series import HOUR, Coverage, Energy, HourlySeries, hourly_series, utc_hours
 
 __all__ = [

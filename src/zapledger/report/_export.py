@@ -17,7 +17,7 @@ from typing import IO, Any
 from ..exceptions import ConfigError
 from ..history import local_day_window, to_local
 from ..models import Resolution, joules_to_kwh
-from ..store._api import Store
+from ..store import Store
 from ._balance import Period, aggregate
 from ._series import Energy, SlotStatus, hourly_series
 

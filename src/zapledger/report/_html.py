@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import __version__
 from ..models import joules_to_kwh
-from ..store._api import Store
+from ..store import Store
 from ._balance import BalanceReport, Period, aggregate
 from ._charts import Chart, day_chart, days_chart, months_chart, profile_chart, years_chart
 from ._series import HourlySeries, SlotStatus, hourly_series

@@ -19,7 +19,7 @@ import msgspec
 
 from ..history import local_day_window
 from ..models import Resolution, joules_to_kwh
-from ..store._api import ENERGY_FIELDS, EnergyRow, Store
+from ..store import ENERGY_FIELDS, EnergyRow, Store
 
 __all__ = [
     "HOUR",
