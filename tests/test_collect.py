@@ -168,6 +168,20 @@ async def test_bad_config_is_refused(client: Client, store: Store) -> None:
         )
 
 
+def _wait_for_hours_and_some_minutes(db: Path, deadline_s: float) -> None:
+    """Until the daemon has stored hour history and at least one minute day (or time is up)."""
+    deadline = _time.monotonic() + deadline_s
+    while _time.monotonic() < deadline:
+        _time.sleep(0.1)
+        if not db.exists():
+            continue
+        with open_store(f"sqlite:///{db}") as store:
+            if store.count_history(ZAPPI, Resolution.HOUR) and store.count_history(
+                ZAPPI, Resolution.MINUTE
+            ):
+                return
+
+
 def test_sigterm_stops_the_daemon_cleanly_in_the_middle_of_a_sync(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -206,7 +220,7 @@ def test_sigterm_stops_the_daemon_cleanly_in_the_middle_of_a_sync(
         stderr=subprocess.PIPE,
         text=True,
     )
-    _time.sleep(2.0)
+    _wait_for_hours_and_some_minutes(db, deadline_s=20.0)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err

@@ -9,8 +9,9 @@ Three loops on one event loop share a client (so its rate limit and concurrency 
 
 A failure is logged as one line and retried with exponential backoff (up to ``backoff_max_s``);
 no error a cloud or a database can produce stops the daemon. Stopping (the ``stop`` event, which the
-CLI sets on SIGTERM/SIGINT) cancels what waits on the network; a database write is synchronous, so
-the write in hand is always finished and each day stays whole.
+CLI sets on SIGTERM/SIGINT) cancels what waits on the network; a day's write runs in a thread that
+a cancel does not interrupt, and the store's lock holds ``close()`` until it is done, so the write
+in hand is always finished and each day stays whole.
 """
 
 from __future__ import annotations
