@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..exceptions import BadResponseError
-from ._wire import _enum_name, _Fields, _iso, _OpenIntEnum, decode_json
+from ._wire import _enum_name, _Fields, _iso, _OpenIntEnum, _OpenStrEnum, decode_json
 
 #: pwm is a percentage of 60 A times 100 (4100 -> 24.6 A).
 _PWM_FULL_SCALE_A = 60.0
@@ -36,7 +36,7 @@ class ChargeStatus(_OpenIntEnum):
     COMPLETE = 5
 
 
-class PlugStatus(enum.StrEnum):
+class PlugStatus(_OpenStrEnum):
     """``pst``: the pilot state between charger and car."""
 
     EV_DISCONNECTED = "A"
@@ -45,19 +45,6 @@ class PlugStatus(enum.StrEnum):
     EV_READY = "C1"
     CHARGING = "C2"
     FAULT = "F"
-
-    @classmethod
-    def _missing_(cls, value: object) -> PlugStatus | None:
-        if not isinstance(value, str):
-            return None
-        member = str.__new__(cls, value)
-        member._name_ = f"UNKNOWN_{value}"
-        member._value_ = value
-        return member
-
-    @property
-    def known(self) -> bool:
-        return not self.name.startswith("UNKNOWN_")
 
 
 class CommandState(enum.StrEnum):

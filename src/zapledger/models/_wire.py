@@ -22,17 +22,34 @@ def joules_to_kwh(energy_j: int | float) -> float:
     return energy_j / J_PER_KWH
 
 
+def _unknown_member(cls: Any, base: type[int] | type[str], value: object) -> Any:
+    """A pseudo-member ``UNKNOWN_<value>`` of ``cls`` for a value of the right type, else None."""
+    if not isinstance(value, base) or isinstance(value, bool):
+        return None
+    member = base.__new__(cls, value)
+    member._name_ = f"UNKNOWN_{value}"
+    member._value_ = value
+    return member
+
+
 class _OpenIntEnum(enum.IntEnum):
     """An IntEnum that keeps values it does not know as ``UNKNOWN_<n>`` pseudo-members."""
 
     @classmethod
     def _missing_(cls, value: object) -> Self | None:
-        if not isinstance(value, int) or isinstance(value, bool):
-            return None
-        member = int.__new__(cls, value)
-        member._name_ = f"UNKNOWN_{value}"
-        member._value_ = value
-        return member
+        return _unknown_member(cls, int, value)  # type: ignore[no-any-return]
+
+    @property
+    def known(self) -> bool:
+        return not self.name.startswith("UNKNOWN_")
+
+
+class _OpenStrEnum(enum.StrEnum):
+    """A StrEnum that keeps values it does not know as ``UNKNOWN_<value>`` pseudo-members."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Self | None:
+        return _unknown_member(cls, str, value)  # type: ignore[no-any-return]
 
     @property
     def known(self) -> bool:
