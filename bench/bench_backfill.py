@@ -27,12 +27,12 @@ from pathlib import Path
 
 import httpx
 
+from zapledger.backfill import sync
 from zapledger.client import Client
 from zapledger.config import BACKFILL_CONCURRENCY, BACKFILL_RATE_PER_S
 from zapledger.models import Resolution
 from zapledger.simulator import Simulator
 from zapledger.store import open_store
-from zapledger.sync import sync
 
 HUB = "10012345"
 KEY = "bench-key-not-secret"

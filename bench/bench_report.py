@@ -27,7 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from zapledger.history import expected_records, local_day_window
+from zapledger.localtime import expected_records, local_day_window
 from zapledger.models import History, HistoryRecord, Resolution
 from zapledger.store import open_store
 from zapledger.store._schema import HISTORY_TABLES

@@ -1,4 +1,4 @@
-"""Peak RSS of a three-year backfill (minute + hour history) with ``zapledger.sync``.
+"""Peak RSS of a three-year backfill (minute + hour history) with ``zapledger.backfill``.
 
 The simulator runs in this process; the backfill runs in a child process of its own, which
 reports its own peak resident set size (``VmHWM`` of ``/proc/self/status``) when done, so nothing
@@ -38,7 +38,7 @@ import asyncio, json, resource, sys, time
 from datetime import date, datetime
 from zapledger.client import Client
 from zapledger.store import open_store
-from zapledger.sync import sync
+from zapledger.backfill import sync
 
 url, db, first, last, now = sys.argv[1:6]
 

@@ -22,7 +22,7 @@ from zapledger.exceptions import (
     RateLimitedError,
     ServerError,
 )
-from zapledger.history import expected_records, local_day_window, utc_day_window
+from zapledger.localtime import expected_records, local_day_window, utc_day_window
 from zapledger.models import History, Resolution
 
 try:

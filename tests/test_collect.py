@@ -26,7 +26,7 @@ from zapledger.collect import (
     next_period,
     run_collector,
 )
-from zapledger.history import local_day_window
+from zapledger.localtime import local_day_window
 from zapledger.models import Resolution
 from zapledger.simulator import Simulator
 from zapledger.store import Store, open_store

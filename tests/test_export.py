@@ -15,7 +15,7 @@ import pytest
 
 from test_report_data import NOW, SERIAL, direct_sums, fill
 from zapledger.exceptions import ConfigError
-from zapledger.history import local_day_window
+from zapledger.localtime import local_day_window
 from zapledger.models import Resolution
 from zapledger.report import EXPORT_COLUMNS, export_rows, write_export
 from zapledger.store import Store, open_store

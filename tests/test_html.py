@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from test_report_data import NOW, SERIAL, fill
-from zapledger.history import local_day_window
+from zapledger.localtime import local_day_window
 from zapledger.models import Resolution, joules_to_kwh
 from zapledger.report import balance, write_html_report
 from zapledger.report._html import _table, build_report_page, render_html
@@ -126,7 +126,7 @@ def test_reversed_range_is_swapped(store: Store, tmp_path: Path) -> None:
 
 
 def test_real_reconciliation_is_embedded(store: Store) -> None:
-    """With meter readings, the page carries zapledger.reconcile's summary and its chart."""
+    """With meter readings, the page carries zapledger.reconciliation's summary and its chart."""
     first, last = date(2024, 10, 25), date(2024, 10, 27)
     start, end = local_day_window(first, TZ)[0], local_day_window(last, TZ)[1]
     total = 5_000_000_000

@@ -18,7 +18,7 @@ from zapledger.cli import main
 from zapledger.cli._common import state
 from zapledger.cli._meter import print_reconcile_summary
 from zapledger.models import Resolution, parse_history
-from zapledger.reconcile import reconcile
+from zapledger.reconciliation import reconcile
 from zapledger.simulator import Household, QuirkRates
 from zapledger.simulator.meterdata import MeterModel, write_csv, write_dsmr5
 from zapledger.store import open_store

@@ -36,3 +36,10 @@ def test_cli_help_does_not_load_heavy_modules() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_top_level_sync_and_reconcile_are_the_functions() -> None:
+    from zapledger import reconcile, sync
+
+    assert callable(sync) and sync.__name__ == "sync"
+    assert callable(reconcile) and reconcile.__name__ == "reconcile"

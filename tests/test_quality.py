@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from zapledger.backfill import sync
 from zapledger.client import Client
-from zapledger.history import local_days
+from zapledger.localtime import local_days
 from zapledger.models import History, HistoryRecord, Resolution
 from zapledger.quality import DayQuality, compare_hours, data_quality
 from zapledger.simulator import Simulator
 from zapledger.store import EnergyRow, Store, open_store
-from zapledger.sync import sync
 
 HUB = "10033333"
 KEY = "quality-key-2718"

@@ -11,7 +11,7 @@ import pytest
 
 from zapledger.meters import import_file
 from zapledger.models import Resolution, parse_history
-from zapledger.reconcile import (
+from zapledger.reconciliation import (
     REASON_METER_GAP,
     REASON_METER_RESET,
     REASON_NOT_FINAL,

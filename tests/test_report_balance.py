@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from zapledger.history import local_day_window
+from zapledger.localtime import local_day_window
 from zapledger.models import Resolution
 from zapledger.report import (
     Coverage,

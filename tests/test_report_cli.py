@@ -12,7 +12,7 @@ import pytest
 
 from test_report_data import SERIAL, direct_sums, fill
 from zapledger.cli import main
-from zapledger.history import local_day_window
+from zapledger.localtime import local_day_window
 from zapledger.models import Resolution
 from zapledger.store import open_store
 

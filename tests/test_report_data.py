@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from zapledger.history import expected_records, local_day_window
+from zapledger.localtime import expected_records, local_day_window
 from zapledger.models import History, HistoryRecord, Resolution
 from zapledger.store import Store
 

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from test_report_data import NOW, SECOND_SERIAL, SERIAL, direct_sums, fill, minutes
-from zapledger.history import local_day_window
+from zapledger.localtime import local_day_window
 from zapledger.models import History, Resolution
 from zapledger.report import Energy, Period, SlotStatus, balance, hourly_series
 from zapledger.store import Store, open_store

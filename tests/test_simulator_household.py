@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from zapledger.simulator import ENERGY_KEYS, Household, QuirkRates, true_day_totals
-from zapledger.simulator._model import MODE_ECO, MODE_ECO_PLUS, MODE_FAST
+from zapledger.simulator._physics import MODE_ECO, MODE_ECO_PLUS, MODE_FAST
 
 SUMMER, WINTER = date(2024, 6, 21), date(2024, 12, 21)
 

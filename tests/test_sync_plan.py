@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from zapledger.history import local_day_window, local_days
+from zapledger.backfill import DayReason, day_reason, plan_days, split_days
+from zapledger.backfill._run import _items
+from zapledger.localtime import local_day_window, local_days
 from zapledger.models import History, HistoryRecord, Resolution
 from zapledger.store import SyncState
-from zapledger.sync import DayReason, day_reason, plan_days, split_days
-from zapledger.sync._run import _items
 
 TZ = "Europe/London"
 DAY = date(2024, 5, 10)

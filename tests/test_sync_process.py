@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from zapledger.history import local_day_window
+from zapledger.localtime import local_day_window
 from zapledger.simulator import Simulator
 
 HUB = "10066666"

@@ -8,23 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from zapledger.exceptions import (
-    AuthenticationError,
-    BadResponseError,
-    CloudConnectionError,
-    ServerError,
-    StoreError,
-)
-from zapledger.history import (
-    expected_records,
-    local_day_window,
-    merge_histories,
-    requests_for_local_day,
-    window_from,
-)
-from zapledger.models import History, HistoryRecord, Resolution
-from zapledger.store import Store, open_store
-from zapledger.sync import (
+from zapledger.backfill import (
     DayFailed,
     DayReason,
     DayWritten,
@@ -34,6 +18,22 @@ from zapledger.sync import (
     default_since,
     sync,
 )
+from zapledger.exceptions import (
+    AuthenticationError,
+    BadResponseError,
+    CloudConnectionError,
+    ServerError,
+    StoreError,
+)
+from zapledger.localtime import (
+    expected_records,
+    local_day_window,
+    merge_histories,
+    requests_for_local_day,
+    window_from,
+)
+from zapledger.models import History, HistoryRecord, Resolution
+from zapledger.store import Store, open_store
 
 SERIAL = "10000001"
 TZ = "Europe/London"

@@ -14,12 +14,12 @@ from typing import cast
 import pytest
 import stamina
 
+from zapledger.backfill import DayWritten, SyncEvent, sync
 from zapledger.client import Client
-from zapledger.history import local_day_window, utc_day_window
+from zapledger.localtime import local_day_window, utc_day_window
 from zapledger.models import History, Resolution
 from zapledger.simulator import Faults, QuirkRates, Simulator
 from zapledger.store import Store, open_store
-from zapledger.sync import DayWritten, SyncEvent, sync
 
 HUB = "10077777"
 KEY = "sync-test-key-9f8e7d"

@@ -24,7 +24,9 @@ from .exceptions import (
 )
 
 if TYPE_CHECKING:
+    from .backfill import sync
     from .client import Client
+    from .reconciliation import reconcile
     from .report import balance, write_html_report
     from .store import open_store
 
@@ -50,20 +52,21 @@ __all__ = [
     "__version__",
     "balance",
     "open_store",
+    "reconcile",
+    "sync",
     "write_html_report",
 ]
 
 
 #: Public names whose modules are imported on first use, so heavy dependencies (httpx, database
 #: drivers, matplotlib) stay unloaded until needed and ``zapledger --help`` starts fast.
-#: ``sync`` and ``reconcile`` are reached as ``zapledger.sync.sync`` and
-#: ``zapledger.reconcile.reconcile``: a name equal to its subpackage would be replaced by the
-#: module once that is imported.
 _LAZY = {
     "Client": "client",
     "open_store": "store",
     "balance": "report",
     "write_html_report": "report",
+    "sync": "backfill",
+    "reconcile": "reconciliation",
 }
 
 

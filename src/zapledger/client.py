@@ -23,7 +23,7 @@ from . import __version__
 from ._http import Wire
 from .config import Secret
 from .exceptions import BadResponseError, CommandError
-from .history import (
+from .localtime import (
     HistoryRequest,
     local_day_window,
     merge_histories,

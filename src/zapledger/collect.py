@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
+from .backfill import HistorySource, SyncSummary, default_since, sync
 from .exceptions import AuthenticationError, ZapledgerError
-from .history import DEFAULT_SETTLE, is_settled, parse_tz
+from .localtime import DEFAULT_SETTLE, is_settled, parse_tz
 from .models import Resolution, SiteStatus
 from .store import Store
-from .sync import HistorySource, SyncSummary, default_since, sync
 
 __all__ = [
     "MIN_STATUS_INTERVAL_S",

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from .history import local_day_window, local_days, parse_tz, to_local
+from .localtime import local_day_window, local_days, parse_tz, to_local
 from .models import HistoryRecord, Resolution
 from .store import ENERGY_FIELDS, EnergyRow, Store, SyncState
 

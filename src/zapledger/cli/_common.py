@@ -87,7 +87,7 @@ def timezone_name(tz: str | None, cfg: Settings | None = None) -> str:
     else:
         cfg = cfg or settings()
         name = cfg.timezone or _system_zone()
-    from ..history import parse_tz
+    from ..localtime import parse_tz
 
     parse_tz(name)  # raises ConfigError for an unknown zone
     return name

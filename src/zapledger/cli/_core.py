@@ -203,7 +203,7 @@ def history_table(histories: list[History], zone: str) -> Any:
     """A table of records in local time, kWh per column, with a total row."""
     from rich.table import Table
 
-    from ..history import to_local
+    from ..localtime import to_local
 
     table = Table(title=f"Energy (kWh), local time {zone}", show_footer=True)
     columns = ("import_j", "export_j", "generation_j", "diverted_j", "boosted_j")

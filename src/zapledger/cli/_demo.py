@@ -25,7 +25,7 @@ def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
     """Start the simulator in-process and show what zapledger does with it."""
     from ..client import Client
     from ..config import BACKFILL_RATE_PER_S
-    from ..history import to_local
+    from ..localtime import to_local
     from ..models import Resolution
     from ..report import write_html_report
     from ..simulator import Simulator

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..meters import ReadStats, StoreWriter
-    from ..reconcile import ReconcileReport
+    from ..reconciliation import ReconcileReport
     from ..simulator.meterdata import TruthSource
     from ..store import Store
 
@@ -167,9 +167,9 @@ def run_demo_meters(
     The P1 meter's DSMR 5 capture and the PV/EV CSV are imported (the DSMR 2.2 capture of the
     same meter is written alongside, for show); the zappi history must already be stored.
     """
-    from ..history import local_day_window
+    from ..localtime import local_day_window
     from ..meters import import_file
-    from ..reconcile import reconcile_summary, render_chart
+    from ..reconciliation import reconcile_summary, render_chart
     from ..simulator.meterdata import write_demo_meter_data
 
     start = local_day_window(first_day, tz)[0] - timedelta(hours=1)
@@ -407,7 +407,7 @@ def reconcile_cmd(
     chart: Path | None = typer.Option(None, "--chart", help="Also draw the comparison as PNG."),
 ) -> None:
     """Check the zappi's history against the household's meters, from the database only."""
-    from ..reconcile import reconcile, render_chart
+    from ..reconciliation import reconcile, render_chart
 
     if as_csv and as_json:
         raise typer.BadParameter("choose one of --csv and --json")

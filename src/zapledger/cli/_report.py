@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _today(tz: str) -> date:
-    from ..history import parse_tz
+    from ..localtime import parse_tz
 
     return datetime.now(UTC).astimezone(parse_tz(tz)).date()
 
@@ -86,7 +86,7 @@ def _trim_leading(
     store: Store, report: BalanceReport, tz: str, serial: str | None
 ) -> BalanceReport:
     """Without ``--from``, start at the first period that has data (if any does)."""
-    from ..history import to_local
+    from ..localtime import to_local
     from ..report import balance
 
     first = next((r for r in report.rows if r.coverage.has_data), None)

@@ -1,7 +1,8 @@
 """Commands of the history: ``sync`` (backfill), ``gaps`` (data quality), ``collect`` (daemon).
 
-Thin shells over :mod:`zapledger.sync`, :mod:`zapledger.quality` and :mod:`zapledger.collect`: the
-progress bar, the tables and the exit codes live here, the work does not.
+Thin shells over :mod:`zapledger.backfill`, :mod:`zapledger.quality` and
+:mod:`zapledger.collect`: the progress bar, the tables and the exit codes live here, the work
+does not.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from ._common import db_url, make_client, parse_day, run_async, settings, state,
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..backfill import SyncEvent, SyncSummary
     from ..client import Client
     from ..models import Resolution
     from ..quality import DayQuality, QualityReport
-    from ..sync import SyncEvent, SyncSummary
 
 
 def register(app: typer.Typer) -> None:
@@ -133,8 +134,8 @@ async def sync_with_progress(
     concurrency: int = BACKFILL_CONCURRENCY,
     gap_retries: int | None = None,
 ) -> SyncSummary:
-    """Run :func:`zapledger.sync.sync` with a progress bar on ``console``."""
-    from ..sync import DEFAULT_GAP_RETRIES, default_since, sync
+    """Run :func:`zapledger.backfill.sync` with a progress bar on ``console``."""
+    from ..backfill import DEFAULT_GAP_RETRIES, default_since, sync
 
     start = since or default_since(store, serial, resolutions)
     if start is None:
@@ -193,7 +194,7 @@ class _SyncProgress:
         self.progress.stop()
 
     def on_event(self, event: SyncEvent) -> None:
-        from ..sync import DayFailed, DayWritten, SyncPlanned
+        from ..backfill import DayFailed, DayWritten, SyncPlanned
 
         if isinstance(event, SyncPlanned):
             self.progress.update(self.task, total=len(event.days))

@@ -4,7 +4,7 @@ Readings are totaliser values (joules since the meter's own zero) with their tim
 meter's time where the telegram has one, the receive time otherwise. They are stored with
 :class:`~zapledger.store.MeterReading` idempotently. Bad input is counted and reported with its
 position, never stored, and never stops a reader. :func:`channel_hours` turns the totalisers into
-energy per UTC hour for :mod:`zapledger.reconcile`.
+energy per UTC hour for :mod:`zapledger.reconciliation`.
 
 DSMR support needs the extra ``meters`` (dsmr-parser, pyserial); HomeWizard the extra
 ``homewizard``.

@@ -21,7 +21,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ..exceptions import MeterError
-from ..history import parse_tz
+from ..localtime import parse_tz
 from ..store import MeterReading
 from ._common import Issue, IssueKind, ReadingSink, ReadStats, kwh_to_joules, reading_time
 

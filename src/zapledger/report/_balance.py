@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ..history import local_day_window, to_local
+from ..localtime import local_day_window, to_local
 from ..models import Resolution
 from ..store import Store
 from ._series import HOUR, Coverage, Energy, HourlySeries, hourly_series, utc_hours

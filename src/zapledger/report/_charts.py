@@ -17,7 +17,7 @@ from datetime import date
 from math import nan
 from typing import TYPE_CHECKING, Any
 
-from ..history import local_day_window, to_local
+from ..localtime import local_day_window, to_local
 from ..models import Resolution, joules_to_kwh
 from ._balance import Period, PeriodBalance, aggregate
 from ._series import HourlySeries, slots_between

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..exceptions import ConfigError
-from ..history import local_day_window, to_local
+from ..localtime import local_day_window, to_local
 from ..models import Resolution, joules_to_kwh
 from ..store import Store
 from ._balance import Period, aggregate

@@ -89,7 +89,7 @@ def _reconciliation(
     the readings don't cover these days, and its chart as PNG bytes."""
     if not store.meters():
         return None, None, None
-    from ..reconcile import reconcile_summary, render_chart
+    from ..reconciliation import reconcile_summary, render_chart
 
     result = reconcile_summary(store, serial, first, last, tz)
     if not result.summaries:
@@ -154,7 +154,7 @@ def _table(value: Any) -> dict[str, Any]:
     return {"kind": "text", "text": str(value)}
 
 
-#: Columns of the per-pair summary of ``zapledger.reconcile``, with their headings.
+#: Columns of the per-pair summary of ``zapledger.reconciliation``, with their headings.
 _SUMMARY_COLUMNS = (
     ("pair", "Pair"),
     ("zappi", "zappi"),

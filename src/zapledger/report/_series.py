@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from ..history import local_day_window
+from ..localtime import local_day_window
 from ..models import Resolution, joules_to_kwh
 from ..store import ENERGY_FIELDS, EnergyRow, Store
 

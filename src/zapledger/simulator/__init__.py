@@ -13,7 +13,7 @@ The household behind it (:class:`Household`) is the deterministic truth other co
 
 from __future__ import annotations
 
-from ._model import DayTruth, EvSession, Site
+from ._physics import DayTruth, EvSession, Site
 from ._stats import SimStats
 from .faults import FAULT_KINDS, Faults
 from .household import ENERGY_KEYS, DayQuirks, EvState, Household, QuirkRates, true_day_totals

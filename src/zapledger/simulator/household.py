@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from ._model import MINUTES_PER_DAY, DayTruth, EvSession, Site, simulate_day
+from ._physics import MINUTES_PER_DAY, DayTruth, EvSession, Site, simulate_day
 
 __all__ = [
     "ENERGY_KEYS",

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from ._api import Reply, SiteApi, html_page, path_kind
 from ._digest import DigestVerifier
-from ._http import ASN_HEADER, Handler, HttpServer
+from ._httpserver import ASN_HEADER, Handler, HttpServer
 from ._stats import SimStats, StatsRecorder
 from ._zappi import ZappiDevices
 from .faults import FaultPlan, Faults, check_kind

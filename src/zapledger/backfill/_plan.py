@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
-from ..history import DEFAULT_SETTLE, local_day_window
+from ..localtime import DEFAULT_SETTLE, local_day_window
 from ..models import Resolution
 from ..store import Store, SyncState
 from ._types import DayReason, PlannedDay

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from ..exceptions import ApiError, AuthenticationError, CloudConnectionError, RateLimitedError
-from ..history import (
+from ..localtime import (
     DEFAULT_SETTLE,
     MAX_RECORDS_PER_REQUEST,
     expected_records,

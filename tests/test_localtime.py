@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zapledger.exceptions import ConfigError
-from zapledger.history import (
+from zapledger.localtime import (
     MAX_RECORDS_PER_REQUEST,
     HistoryRequest,
     expected_records,

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from ..history import is_settled, local_day_window, parse_tz, to_local
+from ..localtime import is_settled, local_day_window, parse_tz, to_local
 from ..meters import (
     DEFAULT_MAX_BRACKET_S,
     MeterHour,
@@ -23,7 +23,7 @@ from ..meters import (
 )
 from ..models import Resolution, joules_to_kwh
 from ..store import EnergyRow, MeterReading, Store
-from ._model import (
+from ._results import (
     PAIRS,
     REASON_METER_GAP,
     REASON_METER_RESET,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigError
-from ._model import Comparison, ReconcileReport
+from ._results import Comparison, ReconcileReport
 
 __all__ = ["render_chart"]
 

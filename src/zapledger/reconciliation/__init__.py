@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ._chart import render_chart
 from ._compute import DEFAULT_TOLERANCE_PCT, MIN_FLAG_KWH, reconcile, reconcile_summary
-from ._model import (
+from ._results import (
     PAIRS,
     REASON_METER_GAP,
     REASON_METER_RESET,
