@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from zapledger.backfill import sync
+from zapledger.backfill import sync_zappi
 from zapledger.client import Client
 from zapledger.config import BACKFILL_CONCURRENCY, BACKFILL_RATE_PER_S
 from zapledger.models import Resolution
@@ -114,7 +114,7 @@ async def zapledger_sync(
     ) as client:
         with open_store(f"sqlite:///{db}") as store:
             started = time.perf_counter()
-            summary = await sync(
+            summary = await sync_zappi(
                 client,
                 store,
                 SERIAL,

@@ -143,7 +143,7 @@ def _report(url: str, first: date, last: date) -> None:
     from zapledger.report import balance
 
     with open_store(url) as store:
-        report = balance(store, first, last, TZ, "year")
+        report = balance(store, first, last, TZ, period="year")
         assert report.total.coverage.complete, report.total.coverage
 
 

@@ -38,7 +38,7 @@ import asyncio, json, resource, sys, time
 from datetime import date, datetime
 from zapledger.client import Client
 from zapledger.store import open_store
-from zapledger.backfill import sync
+from zapledger.backfill import sync_zappi
 
 url, db, first, last, now = sys.argv[1:6]
 
@@ -46,7 +46,7 @@ async def main():
     async with Client("{hub}", "{key}", director_url=url, rate_limit_per_s=None) as client:
         with open_store("sqlite:///" + db) as store:
             started = time.perf_counter()
-            summary = await sync(
+            summary = await sync_zappi(
                 client, store, "{serial}", date.fromisoformat(first), date.fromisoformat(last),
                 "Europe/London", now=datetime.fromisoformat(now),
             )

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from test_report_data import NOW, fill
+from zapledger.models import Period
 from zapledger.report import (
-    Period,
     aggregate,
     charts_of_day,
     charts_of_month,

@@ -34,4 +34,7 @@ def test_demo_rerun_fetches_only_what_is_not_final(
     assert main(["demo", "--days", "2", "--out", str(tmp_path)]) == 0
     capsys.readouterr()
     assert main(["demo", "--days", "2", "--out", str(tmp_path)]) == 0
-    assert "0 rows new or changed" in capsys.readouterr().out.replace("\n", " ")
+    out = " ".join(capsys.readouterr().out.split())
+    # which days are still not final depends on the time of day: either none is (up to date)
+    # or those that are refetched come back unchanged
+    assert "zappi 16000001: up to date" in out or "0 rows new or changed" in out

@@ -212,7 +212,7 @@ def test_sigterm_stops_the_daemon_cleanly_in_the_middle_of_a_sync(
             "0.5",
             "--rate",
             "20",
-            "--since",
+            "--from",
             (date.today() - timedelta(days=60)).isoformat(),
         ],
         env=env,

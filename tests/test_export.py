@@ -39,7 +39,7 @@ def test_columns_are_the_documented_ones() -> None:
 
 def test_minute_rows_are_the_stored_records(store: Store) -> None:
     day = date(2024, 10, 27)
-    rows = list(export_rows(store, "minute", day, day, TZ))
+    rows = list(export_rows(store, day, day, TZ, resolution="minute"))
     assert len(rows) == 1500
     first = rows[0]
     assert first["start_utc"] == datetime(2024, 10, 26, 23, tzinfo=UTC)
@@ -54,7 +54,9 @@ def test_minute_rows_are_the_stored_records(store: Store) -> None:
 
 
 def test_hour_rows_skip_hours_without_data(store: Store) -> None:
-    rows = list(export_rows(store, "hour", date(2024, 10, 28), date(2024, 10, 29), TZ, now=NOW))
+    rows = list(
+        export_rows(store, date(2024, 10, 28), date(2024, 10, 29), TZ, resolution="hour", now=NOW)
+    )
     assert len(rows) == 24
     assert {r["source"] for r in rows} == {"hour"}
     assert rows[0]["house_j"] == (
@@ -65,7 +67,13 @@ def test_hour_rows_skip_hours_without_data(store: Store) -> None:
 def test_day_rows_cover_every_day(store: Store) -> None:
     rows = list(
         export_rows(
-            store, "day", date(2024, 10, 27), date(2024, 10, 29), TZ, serial=SERIAL, now=NOW
+            store,
+            date(2024, 10, 27),
+            date(2024, 10, 29),
+            TZ,
+            resolution="day",
+            serial=SERIAL,
+            now=NOW,
         )
     )
     assert [r["records"] for r in rows] == [25, 24, 0]
@@ -80,7 +88,7 @@ def test_day_source_mixed_and_minute() -> None:
         start = local_day_window(day, TZ)[0]
         fill(s, day, day, TZ, drop_hours=[start])
         fill(s, day + timedelta(days=1), day + timedelta(days=1), TZ, hour=False)
-        rows = list(export_rows(s, "day", day, day + timedelta(days=1), TZ, now=NOW))
+        rows = list(export_rows(s, day, day + timedelta(days=1), TZ, resolution="day", now=NOW))
     assert [r["source"] for r in rows] == ["mixed", "minute"]
 
 
@@ -90,13 +98,13 @@ def _all_formats(store: Store, tmp_path: Path) -> dict[str, list[dict[str, objec
     day = date(2024, 10, 27)
     out: dict[str, list[dict[str, object]]] = {}
     buf = io.BytesIO()
-    assert write_export(export_rows(store, "hour", day, day, TZ), "csv", buf) == 25
+    assert write_export(export_rows(store, day, day, TZ, resolution="hour"), "csv", buf) == 25
     out["csv"] = list(csv.DictReader(io.StringIO(buf.getvalue().decode())))
     path = tmp_path / "x.jsonl"
-    assert write_export(export_rows(store, "hour", day, day, TZ), "jsonl", path) == 25
+    assert write_export(export_rows(store, day, day, TZ, resolution="hour"), "jsonl", path) == 25
     out["jsonl"] = [json.loads(line) for line in path.read_text().splitlines()]
     path = tmp_path / "x.parquet"
-    assert write_export(export_rows(store, "hour", day, day, TZ), "parquet", path) == 25
+    assert write_export(export_rows(store, day, day, TZ, resolution="hour"), "parquet", path) == 25
     out["parquet"] = pq.read_table(path).to_pylist()
     return out
 
@@ -118,7 +126,7 @@ def test_empty_parquet_has_the_schema(store: Store, tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     path = tmp_path / "empty.parquet"
-    rows = export_rows(store, "hour", date(2020, 1, 1), date(2020, 1, 1), TZ, now=NOW)
+    rows = export_rows(store, date(2020, 1, 1), date(2020, 1, 1), TZ, resolution="hour", now=NOW)
     assert write_export(rows, "parquet", path) == 0
     assert tuple(pq.read_schema(path).names) == EXPORT_COLUMNS
 
@@ -130,7 +138,7 @@ def test_parquet_to_a_stream_in_batches(store: Store, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(_export, "BATCH_ROWS", 100)
     buf = io.BytesIO()
-    rows = export_rows(store, "minute", date(2024, 10, 27), date(2024, 10, 27), TZ)
+    rows = export_rows(store, date(2024, 10, 27), date(2024, 10, 27), TZ, resolution="minute")
     assert write_export(rows, "parquet", buf) == 1500
     assert pq.read_table(io.BytesIO(buf.getvalue())).num_rows == 1500
 
@@ -139,7 +147,7 @@ def test_parquet_without_pyarrow(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "pyarrow", None)
-    rows = export_rows(store, "day", date(2024, 10, 27), date(2024, 10, 27), TZ)
+    rows = export_rows(store, date(2024, 10, 27), date(2024, 10, 27), TZ, resolution="day")
     with pytest.raises(ConfigError, match=r"zapledger\[parquet\]"):
         write_export(rows, "parquet", tmp_path / "x.parquet")
 
@@ -147,5 +155,5 @@ def test_parquet_without_pyarrow(
 def test_minute_export_spans_weeks_in_chunks() -> None:
     with open_store("sqlite:///:memory:") as s:
         fill(s, date(2024, 1, 1), date(2024, 1, 9), "UTC", hour=False)
-        rows = export_rows(s, "minute", date(2024, 1, 1), date(2024, 1, 9), "UTC")
+        rows = export_rows(s, date(2024, 1, 1), date(2024, 1, 9), "UTC", resolution="minute")
         assert sum(1 for _ in rows) == 9 * 1440

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from test_report_data import NOW, SERIAL, fill
+from zapledger.exceptions import UsageError
 from zapledger.localtime import local_day_window
-from zapledger.models import Resolution, joules_to_kwh
+from zapledger.models import MeterReading, Resolution, joules_to_kwh
 from zapledger.report import balance, write_html_report
 from zapledger.report._html import _table, build_report_page, render_html
-from zapledger.store import MeterReading, Store, open_store
+from zapledger.store import Store, open_store
 
 TZ = "Europe/London"
 
@@ -29,7 +30,7 @@ def store() -> Iterator[Store]:
 
 def test_page_is_self_contained(store: Store, tmp_path: Path) -> None:
     path = write_html_report(
-        store, tmp_path / "r", date(2024, 10, 25), date(2024, 10, 31), TZ, now=NOW
+        store, date(2024, 10, 25), date(2024, 10, 31), TZ, out_dir=tmp_path / "r", now=NOW
     )
     assert path == tmp_path / "r" / "report-2024-10-25_2024-10-31.html"
     html = path.read_text()
@@ -45,7 +46,7 @@ def test_page_is_self_contained(store: Store, tmp_path: Path) -> None:
 def test_numbers_are_those_of_the_report(store: Store) -> None:
     first, last = date(2024, 10, 25), date(2024, 10, 29)
     html = render_html(build_report_page(store, first, last, TZ, now=NOW))
-    report = balance(store, first, last, TZ, "day", now=NOW)
+    report = balance(store, first, last, TZ, period="day", now=NOW)
     total = f"{joules_to_kwh(report.total.energy.import_j):,.2f}"
     assert total in html
     for row in report.rows:
@@ -120,9 +121,10 @@ def test_generic_tables() -> None:
     assert _table("text") == {"kind": "text", "text": "text"}
 
 
-def test_reversed_range_is_swapped(store: Store, tmp_path: Path) -> None:
-    path = write_html_report(store, tmp_path, date(2024, 10, 26), date(2024, 10, 25), TZ, now=NOW)
-    assert path.name == "report-2024-10-25_2024-10-26.html"
+def test_reversed_range_is_a_usage_error(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="backwards"):
+        write_html_report(store, date(2024, 10, 26), date(2024, 10, 25), TZ, out_dir=tmp_path)
+    assert not tmp_path.joinpath("report-2024-10-25_2024-10-26.html").exists()
 
 
 def test_real_reconciliation_is_embedded(store: Store) -> None:

@@ -165,10 +165,10 @@ def test_report_renders_in_chromium(browser: DevTools, tmp_path: Path) -> None:
         fill(store, date(2024, 10, 20), date(2024, 10, 29), "Europe/London")
         page = write_html_report(
             store,
-            tmp_path / "html",
             date(2024, 10, 1),
             date(2024, 10, 31),
             "Europe/London",
+            out_dir=tmp_path / "html",
             now=NOW,
         )
     browser.call(

@@ -14,6 +14,7 @@ from dsmr_parser import telegram_specifications
 from dsmr_parser.parsers import TelegramParser
 
 from zapledger.meters import import_csv, import_dsmr_file
+from zapledger.models import MeterReading
 from zapledger.simulator import Household, QuirkRates
 from zapledger.simulator.meterdata import (
     MONTH_S,
@@ -27,7 +28,6 @@ from zapledger.simulator.meterdata import (
     write_dsmr5,
     write_dsmr22,
 )
-from zapledger.store import MeterReading
 
 T0 = datetime(2026, 1, 15, tzinfo=UTC)  # a Thursday
 J_PER_KWH = 3_600_000

@@ -126,7 +126,7 @@ def test_read_serial_on_a_pty(db: str, capsys: pytest.CaptureFixture[str]) -> No
     thread.start()
     try:
         code, out, _ = _run(
-            capsys, "--db", db, "meter", "read", "--serial", os.ttyname(slave),
+            capsys, "--db", db, "meter", "read", "--port", os.ttyname(slave),
             "--dsmr", "2.2", "--count", "4",
         )  # fmt: skip
     finally:
@@ -143,7 +143,7 @@ def test_read_needs_exactly_one_source(db: str, capsys: pytest.CaptureFixture[st
     assert code == 2
     assert "exactly one" in err
     code, _, err = _run(
-        capsys, "--db", db, "meter", "read", "--serial", "/dev/null-zapledger-missing"
+        capsys, "--db", db, "meter", "read", "--port", "/dev/null-zapledger-missing"
     )
     assert code == 6
 
@@ -215,7 +215,7 @@ def test_reconcile_outputs(
     data = json.loads(out)
     assert [s["pair"] for s in data["summaries"]] == ["import", "export"]
     assert data["summaries"][0]["bias_pct"] == pytest.approx(2.0, abs=0.1)
-    code, out, _ = _run(capsys, *base, "--tz", "UTC", "--by", "month", "--serial", SERIAL)
+    code, out, _ = _run(capsys, *base, "--tz", "UTC", "--period", "month", "--serial", SERIAL)
     assert code == 0 and "2025-05" in out
 
 
@@ -239,10 +239,10 @@ def test_print_summary_of_nothing(reconciled_db: str) -> None:
     console = Console(record=True, width=120)
     with open_store(reconciled_db) as store:
         report = reconcile(
-            store, SERIAL, date(2025, 5, 8), date(2025, 5, 8), "UTC", meter_ids=["x"]
+            store, date(2025, 5, 8), date(2025, 5, 8), "UTC", serial=SERIAL, meter_ids=["x"]
         )
         print_reconcile_summary(console, report)
-        full = reconcile(store, SERIAL, date(2025, 5, 8), date(2025, 5, 8), "UTC")
+        full = reconcile(store, date(2025, 5, 8), date(2025, 5, 8), "UTC", serial=SERIAL)
         print_reconcile_summary(console, full)
     text = console.export_text()
     assert "nothing to compare" in text
@@ -250,10 +250,11 @@ def test_print_summary_of_nothing(reconciled_db: str) -> None:
     assert "worst hours:" in text
 
 
-def test_run_demo_meters(tmp_path: Path) -> None:
+def test_demo_meters(tmp_path: Path) -> None:
     from rich.console import Console
 
-    from zapledger.cli._meter import run_demo_meters
+    from zapledger.cli._meter import print_demo_meters
+    from zapledger.demo import demo_meters
 
     household = Household(seed=1, timezone="Europe/London")
     first, last = date(2026, 10, 24), date(2026, 10, 25)  # the clocks go back on the 25th
@@ -266,9 +267,17 @@ def test_run_demo_meters(tmp_path: Path) -> None:
             ):
                 history = parse_history({f"U{SERIAL}": records}, resolution)
                 store.upsert_history(SERIAL, resolution, history.records)
-        report = run_demo_meters(
-            console, store, household, SERIAL, first, last, "Europe/London", tmp_path / "demo"
+        result = demo_meters(
+            store,
+            first,
+            last,
+            "Europe/London",
+            household=household,
+            out_dir=tmp_path / "demo",
+            serial=SERIAL,
         )
+    print_demo_meters(console, result)
+    report = result.report
     text = console.export_text()
     assert "meter_p1_dsmr5.txt" in text and "zappi vs meters" in text
     assert (tmp_path / "demo" / "reconcile.png").is_file()

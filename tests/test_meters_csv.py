@@ -9,7 +9,7 @@ import pytest
 
 from zapledger.exceptions import ConfigError, MeterError
 from zapledger.meters import CSV_HEADER, import_csv, kwh_to_joules, parse_csv
-from zapledger.store import MeterReading
+from zapledger.models import MeterReading
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -9,7 +9,6 @@ import pytest
 
 from zapledger.exceptions import MeterError
 from zapledger.meters import (
-    DsmrVersion,
     IssueKind,
     RawTelegram,
     TelegramDecoder,
@@ -20,8 +19,8 @@ from zapledger.meters import (
     import_dsmr_file,
     require_version,
 )
+from zapledger.models import DsmrVersion, MeterReading
 from zapledger.simulator.meterdata import MeterSample, dsmr5_telegram
-from zapledger.store import MeterReading
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T0 = datetime(2026, 1, 15, 11, 0, tzinfo=UTC)

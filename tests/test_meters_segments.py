@@ -15,7 +15,7 @@ from zapledger.meters import (
     hourly_energy,
     split_segments,
 )
-from zapledger.store import MeterReading
+from zapledger.models import MeterReading
 
 H0 = datetime(2026, 1, 15, 10, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -19,8 +19,6 @@ from aiohttp import web
 
 from zapledger.exceptions import MeterError
 from zapledger.meters import (
-    DsmrVersion,
-    FileFormat,
     StoreWriter,
     detect_format,
     homewizard_readings,
@@ -29,7 +27,8 @@ from zapledger.meters import (
     read_serial,
     read_tcp,
 )
-from zapledger.store import MeterReading, Store, open_store
+from zapledger.models import DsmrVersion, MeterFileFormat, MeterReading
+from zapledger.store import Store, open_store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T0 = datetime(2026, 1, 15, 11, 0, tzinfo=UTC)
@@ -65,10 +64,10 @@ def test_import_file_is_idempotent(store: Store) -> None:
 def test_import_file_thins_and_detects_format(store: Store, tmp_path: Path) -> None:
     stats = import_file(FIXTURES / "dsmr_v5_three.txt", store, every_s=15)
     assert (stats.stored, stats.thinned) == (8, 4)  # 0 s and 20 s kept, 10 s dropped
-    assert detect_format(FIXTURES / "dsmr_v22_kamstrup.txt") is FileFormat.DSMR
+    assert detect_format(FIXTURES / "dsmr_v22_kamstrup.txt") is MeterFileFormat.DSMR
     csv_file = tmp_path / "m.csv"
     csv_file.write_text("# my meter\n\ntimestamp,pv_kwh\n2026-01-15T11:00:00Z,1.5\n")
-    assert detect_format(csv_file) is FileFormat.CSV
+    assert detect_format(csv_file) is MeterFileFormat.CSV
     stats = import_file(csv_file, store, meter_id="roof")
     assert stats.stored == 1
     assert store.meters() == [

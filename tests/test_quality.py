@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from zapledger.backfill import sync
+from zapledger.backfill import sync_zappi
 from zapledger.client import Client
 from zapledger.localtime import local_days
-from zapledger.models import History, HistoryRecord, Resolution
+from zapledger.models import Energy, EnergyBucket, History, HistoryRecord, Resolution
 from zapledger.quality import DayQuality, compare_hours, data_quality
 from zapledger.simulator import Simulator
-from zapledger.store import EnergyRow, Store, open_store
+from zapledger.store import Store, open_store
 
 HUB = "10033333"
 KEY = "quality-key-2718"
@@ -34,7 +34,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Simulator
         async def fill() -> None:
             async with Client(HUB, KEY, director_url=sim.url, rate_limit_per_s=None) as c:
                 with open_store(f"sqlite:///{db}") as store:
-                    summary = await sync(c, store, ZAPPI, SINCE, UNTIL, "UTC", now=NOW)
+                    summary = await sync_zappi(c, store, ZAPPI, SINCE, UNTIL, "UTC", now=NOW)
                     assert summary.ok
 
         asyncio.run(fill())
@@ -51,7 +51,7 @@ def test_the_table_finds_what_the_simulator_put_in(
     synced: tuple[Simulator, Path], store: Store
 ) -> None:
     sim = synced[0]
-    report = data_quality(store, "UTC")
+    report = data_quality(store, None, None, "UTC")
     assert [d.day for d in report.days] == local_days(SINCE, UNTIL)
     drifted = garbage = 0
     for d in report.days:
@@ -80,29 +80,21 @@ def test_the_table_finds_what_the_simulator_put_in(
 
 
 def test_since_until_and_serials(store: Store) -> None:
-    report = data_quality(store, "UTC", since=date(2024, 1, 30), until=date(2024, 2, 2))
+    report = data_quality(store, date(2024, 1, 30), date(2024, 2, 2), "UTC")
     assert [d.day for d in report.days] == local_days(date(2024, 1, 30), date(2024, 2, 2))
     assert report.days[0].problems == ("not synced",)
     assert report.days[0].missing_minutes is None and not report.days[0].final
-    assert data_quality(store, "UTC", serials=["99999999"]).days == ()
+    assert data_quality(store, None, None, "UTC", serial="99999999").days == ()
     # days stored for one zone are not mixed into a table of another
-    assert data_quality(store, "Europe/Amsterdam").days == ()
+    assert data_quality(store, None, None, "Europe/Amsterdam").days == ()
 
 
 def _hour(ts: datetime, **energy: int) -> HistoryRecord:
     return HistoryRecord(ts, 3600, **energy)
 
 
-def _row(ts: datetime, records: int = 60, **energy: int) -> EnergyRow:
-    values = {
-        "import_j": 0,
-        "export_j": 0,
-        "generation_j": 0,
-        "generation_negative_j": 0,
-        "diverted_j": 0,
-        "boosted_j": 0,
-    } | energy
-    return EnergyRow(ts, records, **values)
+def _row(ts: datetime, records: int = 60, **energy: int) -> EnergyBucket:
+    return EnergyBucket(ts, records, Energy(**energy))
 
 
 def test_compare_hours_tolerances() -> None:

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 
 from zapledger.meters import import_file
-from zapledger.models import Resolution, parse_history
+from zapledger.models import Period, Resolution, parse_history
 from zapledger.reconciliation import (
     REASON_METER_GAP,
     REASON_METER_RESET,
     REASON_NOT_FINAL,
     REASON_ZAPPI_MISSING,
-    Granularity,
     ReconcileReport,
     reconcile,
     reconcile_summary,
@@ -77,7 +76,7 @@ def known_truth(
         _store_zappi_hours(store, household, FIRST, LAST)
         assert import_file(d5, store).bad == 0
         assert import_file(csv_file, store).bad == 0
-        yield store, reconcile(store, SERIAL, FIRST, LAST, "UTC")
+        yield store, reconcile(store, FIRST, LAST, "UTC", serial=SERIAL)
 
 
 def test_known_truth_bias_is_recovered(known_truth: tuple[Store, ReconcileReport]) -> None:
@@ -103,12 +102,12 @@ def test_known_truth_rows_by_day(known_truth: tuple[Store, ReconcileReport]) -> 
         assert row.difference_kwh == pytest.approx(row.zappi_kwh * 0.02, abs=0.01)  # type: ignore[operator]
     assert report.days == report.rows
     # beyond a tolerance of 1 %, the import days are flagged; the PV ones are not
-    strict = reconcile(known_truth[0], SERIAL, FIRST, LAST, "UTC", tolerance_pct=1.0)
+    strict = reconcile(known_truth[0], FIRST, LAST, "UTC", serial=SERIAL, tolerance_pct=1.0)
     assert all(r.flagged for r in strict.rows if r.pair == "import")
     assert not any(r.flagged for r in strict.rows if r.pair == "generation")
     assert strict.summary("import").flagged_periods == 5
     assert strict.flagged >= 10
-    lenient = reconcile(known_truth[0], SERIAL, FIRST, LAST, "UTC", tolerance_pct=3.0)
+    lenient = reconcile(known_truth[0], FIRST, LAST, "UTC", serial=SERIAL, tolerance_pct=3.0)
     assert lenient.flagged == 0
 
 
@@ -125,18 +124,18 @@ def test_known_truth_summary_details(known_truth: tuple[Store, ReconcileReport])
     data = report.as_dict()
     assert data["summaries"][0]["bias_pct"] == pytest.approx(2.0, abs=0.1)
     assert data["rows"][0]["period"] == "2025-05-07"
-    assert data["by"] == "day"
+    assert data["period"] == "day"
     with pytest.raises(KeyError):
         report.summary("gas")
 
 
 def test_by_hour_and_by_month(known_truth: tuple[Store, ReconcileReport]) -> None:
     store, _ = known_truth
-    hourly = reconcile(store, SERIAL, FIRST, FIRST, "UTC", by="hour")
+    hourly = reconcile(store, FIRST, FIRST, "UTC", serial=SERIAL, period="hour")
     imports = [r for r in hourly.rows if r.pair == "import"]
     assert len(imports) == 24
     assert imports[10].period == "2025-05-07T10:00+00:00"
-    monthly = reconcile(store, SERIAL, FIRST, LAST, "Europe/London", by=Granularity.MONTH)
+    monthly = reconcile(store, FIRST, LAST, "Europe/London", serial=SERIAL, period=Period.MONTH)
     assert [r.period for r in monthly.rows if r.pair == "import"] == ["2025-05"]
     # London days start at 23:00 UTC: the first hour and the last 23 lie outside the data
     first = next(r for r in monthly.rows if r.pair == "import")
@@ -146,9 +145,9 @@ def test_by_hour_and_by_month(known_truth: tuple[Store, ReconcileReport]) -> Non
 
 def test_meter_selection(known_truth: tuple[Store, ReconcileReport]) -> None:
     store, _ = known_truth
-    only_p1 = reconcile(store, SERIAL, FIRST, LAST, "UTC", meter_ids=["SIM4530000001"])
+    only_p1 = reconcile(store, FIRST, LAST, "UTC", serial=SERIAL, meter_ids=["SIM4530000001"])
     assert [s.pair for s in only_p1.summaries] == ["import", "export"]
-    nothing = reconcile(store, SERIAL, FIRST, LAST, "UTC", meter_ids=["unknown"])
+    nothing = reconcile(store, FIRST, LAST, "UTC", serial=SERIAL, meter_ids=["unknown"])
     assert nothing.summaries == () and nothing.rows == ()
 
 
@@ -156,7 +155,7 @@ def test_chart_png(known_truth: tuple[Store, ReconcileReport], tmp_path: Path) -
     _, report = known_truth
     out = render_chart(report, tmp_path / "sub" / "chart.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    empty = reconcile(known_truth[0], SERIAL, FIRST, LAST, "UTC", meter_ids=["unknown"])
+    empty = reconcile(known_truth[0], FIRST, LAST, "UTC", serial=SERIAL, meter_ids=["unknown"])
     assert render_chart(empty, tmp_path / "empty.png").stat().st_size > 0
 
 
@@ -171,7 +170,7 @@ def test_drift_is_recovered(household: Household, tmp_path: Path) -> None:
     with open_store("sqlite:///:memory:") as store:
         _store_zappi_hours(store, household, first, last)
         import_file(csv_file, store)
-        summary = reconcile(store, SERIAL, first, last, "UTC").summary("import")
+        summary = reconcile(store, first, last, "UTC", serial=SERIAL).summary("import")
     assert summary.drift_pct_per_month == pytest.approx(1.5, abs=0.1)
     # the energy-weighted mean error of three weeks that start at +1 %
     assert 1.3 < (summary.bias_pct or 0) < 1.8
@@ -187,7 +186,7 @@ def test_meter_gaps_are_explained_and_left_out(household: Household, tmp_path: P
     with open_store("sqlite:///:memory:") as store:
         _store_zappi_hours(store, household, first, last)
         import_file(capture, store)
-        report = reconcile(store, SERIAL, first, last, "UTC")
+        report = reconcile(store, first, last, "UTC", serial=SERIAL)
     summary = report.summary("import")
     # readings at 09:45 and 13:00, 21:55 and 01:30: the hours 09..12 and 21..01 have a
     # boundary interpolated over more than 5 minutes
@@ -229,10 +228,8 @@ def test_zappi_gaps_and_days_not_yet_final(household: Household, tmp_path: Path)
         import_file(capture, store)
         # "now" is one hour after the second day ended: that day is not final yet
         now = _utc(last) + timedelta(days=1, hours=1)
-        report = reconcile(store, SERIAL, first, last, "UTC", by="hour", now=now)
-        summary_only = reconcile_summary(
-            store, SERIAL, first, _utc(first) + timedelta(hours=5), "UTC"
-        )
+        report = reconcile(store, first, last, "UTC", serial=SERIAL, period="hour", now=now)
+        summary_only = reconcile_summary(store, first, first, "UTC", serial=SERIAL)
     rows = {r.period: r for r in report.rows if r.pair == "import"}
     gap_hour = rows[f"2025-05-08T{hr:02d}:00+00:00"]
     assert gap_hour.reasons == (REASON_ZAPPI_MISSING,)
@@ -246,7 +243,7 @@ def test_zappi_gaps_and_days_not_yet_final(household: Household, tmp_path: Path)
     assert summary.hours_compared == 23
     assert summary.excluded == {REASON_ZAPPI_MISSING: 2, REASON_NOT_FINAL: 24}
     assert summary.bias_pct == pytest.approx(2.0, abs=0.1)
-    assert summary_only.last_day == first and summary_only.by is Granularity.DAY
+    assert summary_only.last_day == first and summary_only.period is Period.DAY
 
 
 def test_meter_replacement(household: Household, tmp_path: Path) -> None:
@@ -263,7 +260,7 @@ def test_meter_replacement(household: Household, tmp_path: Path) -> None:
         with open_store("sqlite:///:memory:") as store:
             _store_zappi_hours(store, household, first, last)
             import_file(capture, store)
-            report = reconcile(store, SERIAL, first, last, "UTC")
+            report = reconcile(store, first, last, "UTC", serial=SERIAL)
         summary = report.summary("import")
         assert summary.excluded == {REASON_METER_GAP: 1, REASON_METER_RESET: 1}, replacement
         assert summary.hours_compared == 47
@@ -284,8 +281,8 @@ def test_dst_day_in_amsterdam(tmp_path: Path) -> None:
     with open_store("sqlite:///:memory:") as store:
         _store_zappi_hours(store, household, date(2025, 10, 25), date(2025, 10, 26))
         assert import_file(capture, store).bad == 0
-        report = reconcile(store, SERIAL, day, day, "Europe/Amsterdam")
-        hourly = reconcile(store, SERIAL, day, day, "Europe/Amsterdam", by="hour")
+        report = reconcile(store, day, day, "Europe/Amsterdam", serial=SERIAL)
+        hourly = reconcile(store, day, day, "Europe/Amsterdam", serial=SERIAL, period="hour")
     row = next(r for r in report.rows if r.pair == "import")
     assert row.hours == 25
     assert row.start == datetime(2025, 10, 25, 22, tzinfo=UTC)
@@ -303,14 +300,14 @@ def test_dst_day_in_amsterdam(tmp_path: Path) -> None:
 def test_bad_arguments(known_truth: tuple[Store, ReconcileReport]) -> None:
     store, _ = known_truth
     with pytest.raises(ValueError, match="before"):
-        reconcile(store, SERIAL, LAST, FIRST, "UTC")
+        reconcile(store, LAST, FIRST, "UTC", serial=SERIAL)
     with pytest.raises(ValueError, match="week"):
-        reconcile(store, SERIAL, FIRST, LAST, "UTC", by="week")
+        reconcile(store, FIRST, LAST, "UTC", serial=SERIAL, period="week")
 
 
 def test_all_zappis_together(known_truth: tuple[Store, ReconcileReport]) -> None:
     store, report = known_truth
-    together = reconcile(store, None, FIRST, LAST, "UTC")
+    together = reconcile(store, FIRST, LAST, "UTC", serial=None)
     assert together.summary("import").bias_pct == pytest.approx(
         report.summary("import").bias_pct or 0, abs=1e-9
     )
@@ -328,5 +325,5 @@ def test_sync_state_says_not_final(household: Household, tmp_path: Path) -> None
         store.upsert_device(SERIAL, "zappi")
         import_file(csv_file, store)
         for serial in (SERIAL, None):
-            report = reconcile(store, serial, day, day, "UTC")
+            report = reconcile(store, day, day, "UTC", serial=serial)
             assert report.rows[0].reasons == (REASON_NOT_FINAL,)

@@ -1,4 +1,4 @@
-"""The balance maths on plain EnergyRow sequences: formulas, hour/minute merging, local periods."""
+"""Balance maths on plain EnergyBucket sequences: formulas, hour/minute merging, local periods."""
 
 from __future__ import annotations
 
@@ -8,18 +8,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from zapledger.localtime import local_day_window
-from zapledger.models import Resolution
+from zapledger.models import Energy, EnergyBucket, Period, Resolution
 from zapledger.report import (
     Coverage,
-    Energy,
     HourlySeries,
-    Period,
     SlotStatus,
     aggregate,
     merge_hours,
     period_spans,
 )
-from zapledger.store import EnergyRow
 
 H = timedelta(hours=1)
 T0 = datetime(2024, 6, 1, tzinfo=UTC)
@@ -28,17 +25,9 @@ FAR = datetime(2100, 1, 1, tzinfo=UTC)
 
 def row(
     start: datetime, records: int, imp: int = 0, exp: int = 0, gen: int = 0, **kw: int
-) -> EnergyRow:
-    return EnergyRow(
-        start,
-        records,
-        imp,
-        exp,
-        gen,
-        kw.get("gen_neg", 0),
-        kw.get("div", 0),
-        kw.get("boost", 0),
-    )
+) -> EnergyBucket:
+    energy = Energy(imp, exp, gen, kw.get("gen_neg", 0), kw.get("div", 0), kw.get("boost", 0))
+    return EnergyBucket(start, records, energy)
 
 
 def test_energy_formulas() -> None:

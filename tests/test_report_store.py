@@ -10,8 +10,8 @@ import pytest
 
 from test_report_data import NOW, SECOND_SERIAL, SERIAL, direct_sums, fill, minutes
 from zapledger.localtime import local_day_window
-from zapledger.models import History, Resolution
-from zapledger.report import Energy, Period, SlotStatus, balance, hourly_series
+from zapledger.models import Energy, History, Period, Resolution
+from zapledger.report import SlotStatus, balance, hourly_series
 from zapledger.store import Store, open_store
 
 TZ = "Europe/London"
@@ -50,7 +50,7 @@ def test_day_equals_direct_sums_on_dst_days(
         minute=resolution is Resolution.MINUTE,
         hour=resolution is Resolution.HOUR,
     )
-    report = balance(store, day, day, TZ, "day", now=NOW)
+    report = balance(store, day, day, TZ, period="day", now=NOW)
     (row,) = report.rows
     start, end = local_day_window(day, TZ)
     assert _energy(row) == direct_sums(store, SERIAL, resolution, start, end)
@@ -63,7 +63,7 @@ def test_day_equals_direct_sums_on_dst_days(
 def test_hours_of_a_fall_back_day_equal_minute_sums(store: Store) -> None:
     day = date(2024, 10, 27)
     fill(store, day, day, TZ, hour=False)
-    report = balance(store, day, day, TZ, Period.HOUR, now=NOW)
+    report = balance(store, day, day, TZ, period=Period.HOUR, now=NOW)
     assert len(report.rows) == 25
     for r in report.rows:
         assert _energy(r) == direct_sums(store, SERIAL, Resolution.MINUTE, r.start, r.end)
@@ -73,11 +73,11 @@ def test_hours_of_a_fall_back_day_equal_minute_sums(store: Store) -> None:
 
 def test_months_and_years_equal_direct_sums(store: Store) -> None:
     fill(store, date(2024, 3, 25), date(2024, 4, 5), TZ, minute=False)
-    report = balance(store, date(2024, 3, 25), date(2024, 4, 5), TZ, "month", now=NOW)
+    report = balance(store, date(2024, 3, 25), date(2024, 4, 5), TZ, period="month", now=NOW)
     assert [r.label for r in report.rows] == ["2024-03", "2024-04"]
     for r in report.rows:
         assert _energy(r) == direct_sums(store, SERIAL, Resolution.HOUR, r.start, r.end)
-    year = balance(store, date(2024, 3, 25), date(2024, 4, 5), TZ, "year", now=NOW)
+    year = balance(store, date(2024, 3, 25), date(2024, 4, 5), TZ, period="year", now=NOW)
     assert _energy(year.rows[0]) == _energy(report.total)
 
 

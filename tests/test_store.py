@@ -12,14 +12,16 @@ import pytest
 
 from zapledger.exceptions import StoreError
 from zapledger.models import (
+    Device,
     History,
     HistoryRecord,
+    MeterReading,
     Resolution,
     decode_history,
     decode_zappi,
     find_gaps,
 )
-from zapledger.store import MeterReading, Store, open_store
+from zapledger.store import Store, open_store
 from zapledger.store._base import SqlStore
 
 pytest_plugins = ["pg_server"]
@@ -171,7 +173,7 @@ def test_write_day_leaves_nothing_when_the_state_write_fails(
     assert store.sync_states("S", MINUTE, day, day) == {}
     monkeypatch.undo()
     store.upsert_device("S", "zappi")  # the connection is usable afterwards
-    assert store.devices() == [("S", "zappi", None)]
+    assert store.devices() == [Device("S", "zappi", None)]
 
 
 def test_sync_states_and_last_synced_day(store: Store) -> None:
@@ -253,13 +255,13 @@ def test_status_round_trip_keeps_raw_json(store: Store, fixture_bytes: Read) -> 
     got = store.statuses(status.serial, status.timestamp, status.timestamp + timedelta(seconds=1))
     assert len(got) == 1
     row = got[0]
-    assert row["raw"] == dict(status.raw)
-    assert row["timestamp"] == status.timestamp and row["fetched_at"] == FETCHED
+    assert row.raw == dict(status.raw)
+    assert row.timestamp == status.timestamp and row.fetched_at == FETCHED
     expected = status.as_dict()
     for key in ("mode", "charge_status", "plug_status", "voltage_v", "frequency_hz",
                 "grid_power_w", "generation_power_w", "charge_power_w", "charge_added_kwh",
                 "firmware"):  # fmt: skip
-        assert row[key] == expected[key], key
+        assert getattr(row, key) == expected[key], key
     assert store.statuses(status.serial, FETCHED, FETCHED + timedelta(days=1)) == []
 
 
@@ -268,16 +270,16 @@ def test_status_without_own_time_is_keyed_on_fetch_time(store: Store, fixture_by
     untimed = dataclasses.replace(z, timestamp=None)
     store.add_status(untimed, FETCHED)
     got = store.statuses(z.serial, FETCHED, FETCHED + timedelta(seconds=1))
-    assert [g["timestamp"] for g in got] == [FETCHED]
+    assert [g.timestamp for g in got] == [FETCHED]
 
 
 def test_devices_keep_their_name(store: Store) -> None:
     store.upsert_device("20000002", "zappi", "Garage")
     store.upsert_device("10000001", "eddi")
     store.upsert_device("20000002", "zappi")
-    assert store.devices() == [("10000001", "eddi", None), ("20000002", "zappi", "Garage")]
+    assert store.devices() == [Device("10000001", "eddi"), Device("20000002", "zappi", "Garage")]
     store.upsert_device("20000002", "zappi", "Drive")
-    assert store.devices()[1] == ("20000002", "zappi", "Drive")
+    assert store.devices()[1] == Device("20000002", "zappi", "Drive")
 
 
 def test_meter_readings_upsert_and_query(store: Store) -> None:
@@ -320,15 +322,17 @@ def test_iter_energy_sums_per_bucket(store: Store) -> None:
     for h, row in enumerate(rows):
         chunk = recs[60 * h : 60 * (h + 1)]
         assert row.records == 60
-        assert row.import_j == _hour_sums(chunk, "import_j")
-        assert row.export_j == _hour_sums(chunk, "export_j")
-        assert row.generation_j == _hour_sums(chunk, "generation_j")
-        assert row.generation_negative_j == _hour_sums(chunk, "generation_negative_j")
-        assert row.diverted_j == _hour_sums(chunk, "diverted_j")
-        assert row.boosted_j == _hour_sums(chunk, "boosted_j")
-        assert all(isinstance(v, int) for v in (row.records, row.import_j, row.boosted_j))
+        assert row.energy.import_j == _hour_sums(chunk, "import_j")
+        assert row.energy.export_j == _hour_sums(chunk, "export_j")
+        assert row.energy.generation_j == _hour_sums(chunk, "generation_j")
+        assert row.energy.generation_negative_j == _hour_sums(chunk, "generation_negative_j")
+        assert row.energy.diverted_j == _hour_sums(chunk, "diverted_j")
+        assert row.energy.boosted_j == _hour_sums(chunk, "boosted_j")
+        assert all(
+            isinstance(v, int) for v in (row.records, row.energy.import_j, row.energy.boosted_j)
+        )
     (day,) = store.iter_energy("S", MINUTE, T0, T0 + timedelta(days=1), bucket_s=86400)
-    assert day.records == 180 and day.import_j == _hour_sums(recs, "import_j")
+    assert day.records == 180 and day.energy.import_j == _hour_sums(recs, "import_j")
     partial = list(
         store.iter_energy("S", MINUTE, T0 + timedelta(minutes=30), T0 + timedelta(hours=1))
     )
@@ -348,15 +352,15 @@ def test_iter_energy_all_zappis_counts_site_energy_once(store: Store) -> None:
     assert len(rows) == 2
     for h, row in enumerate(rows):
         ca, cb, cc = (x[60 * h : 60 * (h + 1)] for x in (a, b, c))
-        assert row.import_j == _hour_sums(ca, "import_j")  # from 20000002 only, not a + b
-        assert row.export_j == _hour_sums(ca, "export_j")
-        assert row.generation_j == _hour_sums(ca, "generation_j")
-        assert row.generation_negative_j == _hour_sums(ca, "generation_negative_j")
-        assert row.diverted_j == sum(_hour_sums(x, "diverted_j") for x in (ca, cb, cc))
-        assert row.boosted_j == sum(_hour_sums(x, "boosted_j") for x in (ca, cb, cc))
+        assert row.energy.import_j == _hour_sums(ca, "import_j")  # from 20000002 only, not a + b
+        assert row.energy.export_j == _hour_sums(ca, "export_j")
+        assert row.energy.generation_j == _hour_sums(ca, "generation_j")
+        assert row.energy.generation_negative_j == _hour_sums(ca, "generation_negative_j")
+        assert row.energy.diverted_j == sum(_hour_sums(x, "diverted_j") for x in (ca, cb, cc))
+        assert row.energy.boosted_j == sum(_hour_sums(x, "boosted_j") for x in (ca, cb, cc))
         assert row.records == len(ca) + len(cb) + len(cc)
     single = list(store.iter_energy("30000003", MINUTE, T0, T0 + timedelta(hours=2)))
-    assert single[0].import_j == _hour_sums(b[:60], "import_j")
+    assert single[0].energy.import_j == _hour_sums(b[:60], "import_j")
     assert list(store.iter_energy(None, HOUR, T0, T0 + timedelta(hours=2))) == []
 
 
@@ -388,7 +392,10 @@ def test_iter_energy_bucket_edges_and_odd_timestamps(store: Store) -> None:
     )
     store.upsert_history("S", HOUR, odd)
     rows = list(store.iter_energy("S", HOUR, T0, T0 + timedelta(days=1)))
-    assert [(r.start, r.records, r.import_j, r.diverted_j, r.boosted_j) for r in rows] == [
+    assert [
+        (r.start, r.records, r.energy.import_j, r.energy.diverted_j, r.energy.boosted_j)
+        for r in rows
+    ] == [
         (T0, 2, 3, 4, 8),
         (T0 + timedelta(hours=1), 1, 4, 0, 0),
     ]

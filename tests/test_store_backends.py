@@ -14,10 +14,9 @@ from typing import cast
 import pytest
 
 from zapledger.exceptions import StoreError
-from zapledger.models import History, HistoryRecord, Resolution
+from zapledger.models import Device, History, HistoryRecord, MeterReading, Resolution
 from zapledger.store import (
     SCHEMA_VERSION,
-    MeterReading,
     Store,
     default_db_path,
     default_db_url,
@@ -172,7 +171,7 @@ def test_upgrade_from_version_1_keeps_data(store_url: str) -> None:
             old.upsert_meter_readings([MeterReading("p1", "pv", T0, 1, "csv")])
     with open_store(store_url) as new:
         assert new.schema_version() == SCHEMA_VERSION == 2
-        assert new.devices() == [("S", "zappi", "Drive")]
+        assert new.devices() == [Device("S", "zappi", "Drive")]
         assert new.history("S", HOUR, T0, T0 + timedelta(days=1)) == list(_hours(24))
         assert new.last_synced_day("S", HOUR) == date(2024, 1, 15)
         assert new.upsert_meter_readings([MeterReading("p1", "pv", T0, 1, "csv")]) == 1
@@ -231,7 +230,7 @@ with open_store(url) as store:
         rows = list(store.iter_energy(None, Resolution.MINUTE, t0, t0 + timedelta(days=60)))
         seen = sum(r.records for r in rows)
         # one consistent snapshot, and days become visible whole (one transaction each)
-        assert seen % 1440 == 0 and sum(r.diverted_j for r in rows) == seen, seen
+        assert seen % 1440 == 0 and sum(r.energy.diverted_j for r in rows) == seen, seen
         store.sync_states("A", Resolution.MINUTE, date(2024, 1, 1), date(2024, 3, 1))
         store.history("B", Resolution.MINUTE, t0, t0 + timedelta(days=1))
         n = store.count_history(None, Resolution.MINUTE)
@@ -364,11 +363,11 @@ def test_sqlite_bucket_table_and_plain_group_by_agree(
     ]
     assert fast == plain
     assert fast[1][0].start == T0 and fast[1][0].records == 26  # minutes 8..58, even ones
-    assert sum(r.import_j for r in fast[1]) == sum(r.import_j for r in recs[4:])
+    assert sum(r.energy.import_j for r in fast[1]) == sum(r.import_j for r in recs[4:])
 
 
 def test_combine_devices_takes_site_values_once() -> None:
-    from zapledger.store._energy import combine_devices, merge_adjacent
+    from zapledger.store._combine import combine_devices, merge_adjacent
 
     a = [(0, 60, 10, 1, 5, 0, 3, 1), (3600, 60, 20, 2, 6, 0, 0, 0)]
     b = [(0, 60, 11, 1, 5, 0, 4, 0), (7200, 60, 30, 3, 7, 1, 1, 1)]

@@ -100,7 +100,7 @@ def test_dry_run_lists_at_most_a_screenful(
 
 def test_usage_errors(sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
     assert zl("sync") == 2  # nothing synced yet: --since is needed
-    assert "--since" in capsys.readouterr().err
+    assert "say which day to start from" in capsys.readouterr().err
     assert zl("sync", "--since", "2024-01-10", "--until", "2024-01-01") == 2
     assert zl("sync", "--since", "2024-01-10", "--rate", "0") == 2
     assert zl("sync", "--since", "10/01/2024") == 2

@@ -140,7 +140,7 @@ reads = 0
 with open_store(sys.argv[1]) as store:
     deadline = time.monotonic() + float(sys.argv[2])
     while time.monotonic() < deadline:
-        data_quality(store, "Europe/Amsterdam")
+        data_quality(store, None, None, "Europe/Amsterdam")
         store.count_history(None, Resolution.MINUTE)
         reads += 1
 print(reads)

@@ -16,7 +16,7 @@ from zapledger.backfill import (
     SyncPlanned,
     SyncSummary,
     default_since,
-    sync,
+    sync_zappi,
 )
 from zapledger.exceptions import (
     AuthenticationError,
@@ -121,7 +121,7 @@ async def run(
     events: list[SyncEvent] | None = None,
     **kw: object,
 ) -> SyncSummary:
-    return await sync(
+    return await sync_zappi(
         cloud,
         store,
         SERIAL,
@@ -137,7 +137,7 @@ async def run(
 async def test_backfill_writes_every_day_and_state(store: Store) -> None:
     cloud = FakeCloud()
     events: list[SyncEvent] = []
-    summary = await sync(
+    summary = await sync_zappi(
         cloud,
         store,
         SERIAL,
@@ -164,7 +164,7 @@ async def test_backfill_writes_every_day_and_state(store: Store) -> None:
     states = store.sync_states(SERIAL, Resolution.HOUR, date(2024, 3, 25), date(2024, 4, 3))
     assert states[date(2024, 3, 31)].expected == 23 == states[date(2024, 3, 31)].records
     assert all(s.final and s.missing == 0 and s.error is None for s in states.values())
-    assert "zappi" in {kind for _, kind, _ in store.devices()}
+    assert "zappi" in {d.device_type for d in store.devices()}
 
 
 async def test_rerun_fetches_and_inserts_nothing(store: Store) -> None:
@@ -181,8 +181,8 @@ async def test_identical_refetch_changes_no_row(store: Store) -> None:
     cloud = FakeCloud()
     day = date(2024, 5, 31)  # not final two hours after its end: fetched again on every run
     early = datetime(2024, 6, 1, 1, 0, tzinfo=UTC)
-    first = await sync(cloud, store, SERIAL, day, day, TZ, now=early)
-    second = await sync(cloud, store, SERIAL, day, day, TZ, now=early)
+    first = await sync_zappi(cloud, store, SERIAL, day, day, TZ, now=early)
+    second = await sync_zappi(cloud, store, SERIAL, day, day, TZ, now=early)
     assert first.rows_changed > 0
     assert second.days_written == 2 and second.rows_changed == 0
     assert second.days_not_final == 2
@@ -225,7 +225,7 @@ async def test_today_counts_only_the_gaps_before_now(store: Store) -> None:
     # once today is over, every gap of it counts, the one that straddled the old now included
     later = datetime(2024, 6, 2, 12, 0, tzinfo=UTC)
     cloud.now = later
-    again = await sync(cloud, store, SERIAL, today, today, TZ, now=later)
+    again = await sync_zappi(cloud, store, SERIAL, today, today, TZ, now=later)
     assert again.ok and [p.reason for p in again.planned] == [DayReason.NOT_FINAL] * 2
     done = store.sync_states(SERIAL, Resolution.MINUTE, today, today)[today]
     assert (done.records, done.expected, done.missing, done.final) == (1375, 1440, 65, True)

@@ -14,7 +14,7 @@ from typing import cast
 import pytest
 import stamina
 
-from zapledger.backfill import DayWritten, SyncEvent, sync
+from zapledger.backfill import DayWritten, SyncEvent, sync_zappi
 from zapledger.client import Client
 from zapledger.localtime import local_day_window, utc_day_window
 from zapledger.models import History, Resolution
@@ -83,7 +83,7 @@ async def test_backfill_stores_what_the_cloud_serves(
     sim: Simulator, client: Client, store: Store
 ) -> None:
     last = WINTER + timedelta(days=6)
-    summary = await sync(client, store, ZAPPI, WINTER, last, "Europe/London", now=NOW)
+    summary = await sync_zappi(client, store, ZAPPI, WINTER, last, "Europe/London", now=NOW)
     assert summary.ok and summary.days_written == 14
     for i in range(7):
         day = WINTER + timedelta(days=i)
@@ -108,13 +108,13 @@ async def test_rerun_inserts_nothing_and_asks_nothing(
     sim: Simulator, client: Client, store: Store
 ) -> None:
     last = WINTER + timedelta(days=4)
-    await sync(client, store, ZAPPI, WINTER, last, "Europe/London", now=NOW)
+    await sync_zappi(client, store, ZAPPI, WINTER, last, "Europe/London", now=NOW)
     counts = (
         store.count_history(None, Resolution.MINUTE),
         store.count_history(None, Resolution.HOUR),
     )
     sim.reset_stats()
-    again = await sync(client, store, ZAPPI, WINTER, last, "Europe/London", now=NOW)
+    again = await sync_zappi(client, store, ZAPPI, WINTER, last, "Europe/London", now=NOW)
     assert again.planned == () and again.rows_changed == 0
     assert sim.stats.total == 0
     assert (
@@ -134,7 +134,7 @@ async def test_account_moving_in_the_middle_of_a_backfill(
         if event.day in (WINTER + timedelta(days=2), WINTER + timedelta(days=5)):
             moved.append(sim.move_account())
 
-    summary = await sync(
+    summary = await sync_zappi(
         client,
         store,
         ZAPPI,
@@ -155,7 +155,7 @@ async def test_account_moving_every_few_requests(tmp_path: Path, store: Store) -
         seed=5, hub_serial=HUB, api_key=KEY, now=NOW, faults=Faults(asn_change_every=4)
     ) as moving:
         async with make_client(moving) as c:
-            summary = await sync(
+            summary = await sync_zappi(
                 c,
                 store,
                 ZAPPI,
@@ -174,7 +174,7 @@ async def test_429_with_retry_after_is_waited_out(
 ) -> None:
     sim.fail_next("429", count=2, path_contains="cgi-jday-")
     started = time.monotonic()
-    summary = await sync(
+    summary = await sync_zappi(
         client, store, ZAPPI, WINTER, WINTER + timedelta(days=3), "Europe/London", now=NOW
     )
     assert summary.ok and summary.days_written == 8
@@ -187,7 +187,7 @@ async def test_429_with_retry_after_is_waited_out(
 async def test_a_corrupt_day_among_good_ones(sim: Simulator, client: Client, store: Store) -> None:
     bad = WINTER + timedelta(days=2)
     sim.corrupt_day(bad, "truncated")
-    summary = await sync(
+    summary = await sync_zappi(
         client, store, ZAPPI, WINTER, WINTER + timedelta(days=4), "Europe/London", now=NOW
     )
     assert not summary.ok
@@ -199,7 +199,7 @@ async def test_a_corrupt_day_among_good_ones(sim: Simulator, client: Client, sto
     assert sum(1 for s in good.values() if s.error is None) == 4
     # once the cloud serves the day again, the next run fetches just that day
     sim.clear_faults()
-    again = await sync(
+    again = await sync_zappi(
         client, store, ZAPPI, WINTER, WINTER + timedelta(days=4), "Europe/London", now=NOW
     )
     assert again.ok and [p.day for p in again.planned] == [bad]
@@ -210,7 +210,7 @@ async def test_a_corrupt_hour_request_falls_back_to_single_days(
     sim: Simulator, client: Client, store: Store
 ) -> None:
     sim.corrupt_day(WINTER, "html")  # the day the hour chunk starts on
-    summary = await sync(
+    summary = await sync_zappi(
         client, store, ZAPPI, WINTER, WINTER + timedelta(days=3), "Europe/London", now=NOW
     )
     failed = sorted((f.resolution.value, f.day) for f in summary.failures)
@@ -238,7 +238,7 @@ async def test_dst_days_have_23_and_25_hourly_rows(
         seed=5, hub_serial=HUB, api_key=KEY, now=NOW, timezone=tz, quirk_rates=QuirkRates.none()
     ) as clean:
         async with make_client(clean) as c:
-            summary = await sync(
+            summary = await sync_zappi(
                 c, store, ZAPPI, day - timedelta(days=1), day + timedelta(days=1), tz, now=NOW
             )
     assert summary.ok
@@ -276,7 +276,7 @@ async def test_a_half_elapsed_day_misses_only_its_real_gaps(
     gone = [m for m in lacking if m < 720]
     noon = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
     sim.set_now(noon)
-    summary = await sync(client, store, ZAPPI, yesterday, day, "Europe/London", now=noon)
+    summary = await sync_zappi(client, store, ZAPPI, yesterday, day, "Europe/London", now=noon)
     assert summary.ok and summary.days_written == 4
     today = store.sync_states(ZAPPI, Resolution.MINUTE, day, day)[day]
     assert not today.final and (today.records, today.expected) == (720 - len(gone), 720)
@@ -289,7 +289,7 @@ async def test_a_half_elapsed_day_misses_only_its_real_gaps(
     assert past.missing == len(sim.household.quirks(yesterday).missing_minutes)
     # and so does today once it is over (settled): the gaps after noon count now
     sim.set_now(NOW)
-    again = await sync(client, store, ZAPPI, yesterday, day, "Europe/London", now=NOW)
+    again = await sync_zappi(client, store, ZAPPI, yesterday, day, "Europe/London", now=NOW)
     assert again.ok and {p.day for p in again.planned} == {day}
     done = store.sync_states(ZAPPI, Resolution.MINUTE, day, day)[day]
     assert done.final and (done.records, done.expected) == (1440 - len(lacking), 1440)
@@ -330,7 +330,7 @@ async def test_a_1441_record_day_stores_1440_rows(
     served = sim.household.day_minutes(day, ZAPPI)
     assert len(served) == 1441
     source = FullDayMinutes(client)
-    summary = await sync(source, store, ZAPPI, day, day, "UTC", [Resolution.MINUTE], now=NOW)
+    summary = await sync_zappi(source, store, ZAPPI, day, day, "UTC", [Resolution.MINUTE], now=NOW)
     assert summary.ok and summary.records_written == 1440
     start, end = utc_day_window(day)
     assert len(store.history(ZAPPI, Resolution.MINUTE, start, end)) == 1440
@@ -339,14 +339,14 @@ async def test_a_1441_record_day_stores_1440_rows(
     assert state.records == state.expected == 1440 and state.missing == 0
     # the next day, synced on its own, brings its 00:00 once
     nxt = day + timedelta(days=1)
-    await sync(source, store, ZAPPI, nxt, nxt, "UTC", [Resolution.MINUTE], now=NOW)
+    await sync_zappi(source, store, ZAPPI, nxt, nxt, "UTC", [Resolution.MINUTE], now=NOW)
     nxt_quirks = sim.household.quirks(nxt)
     assert store.count_history(ZAPPI, Resolution.MINUTE) == 2880 - len(nxt_quirks.missing_minutes)
 
 
 async def test_politeness_rate_and_concurrency_hold(sim: Simulator, store: Store) -> None:
     async with make_client(sim, rate_limit_per_s=20.0, max_concurrency=2) as c:
-        summary = await sync(
+        summary = await sync_zappi(
             c,
             store,
             ZAPPI,

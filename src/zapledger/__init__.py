@@ -20,6 +20,7 @@ from .exceptions import (
     RateLimitedError,
     ServerError,
     StoreError,
+    UsageError,
     ZapledgerError,
 )
 
@@ -48,6 +49,7 @@ __all__ = [
     "RateLimitedError",
     "ServerError",
     "StoreError",
+    "UsageError",
     "ZapledgerError",
     "__version__",
     "balance",

@@ -25,7 +25,9 @@ from .config import Secret
 from .exceptions import BadResponseError, CommandError
 from .localtime import (
     HistoryRequest,
+    check_range,
     local_day_window,
+    local_days,
     merge_histories,
     parse_tz,
     requests_for_local_day,
@@ -224,6 +226,15 @@ class Client:
         """Serials of the hub's zappis, in the order the cloud lists them."""
         return [z.serial for z in (await self.site_status()).zappis]
 
+    async def resolve_zappi(self, serial: str | None = None) -> str:
+        """``serial`` itself (checked for shape), else the hub's first zappi."""
+        if serial is not None:
+            return _serial(serial)
+        serials = await self.zappi_serials()
+        if not serials:
+            raise BadResponseError("the hub reports no zappi")
+        return serials[0]
+
     async def app_names(self) -> dict[str, str]:
         """Names given in the app (``siteName``, ``Z<serial>`` …), from ``cgi-get-app-key-``."""
         endpoint = "cgi-get-app-key-"
@@ -323,6 +334,25 @@ class Client:
         for request in requests_for_local_day(day, zone, resolution):
             parts.append(await self._run(sn, request, resolution))
         return merge_histories(parts, window=window)
+
+    async def local_days(
+        self,
+        first_day: date,
+        last_day: date,
+        tz: str | ZoneInfo,
+        *,
+        serial: str | None = None,
+        resolution: Resolution = Resolution.HOUR,
+    ) -> list[History]:
+        """The local days ``first_day``..``last_day`` (inclusive), one :class:`History` each.
+
+        ``serial=None`` is the hub's first zappi. Fetched one day after the other, in order.
+        """
+        check_range(first_day, last_day)
+        sn = await self.resolve_zappi(serial)
+        return [
+            await self.local_day(sn, day, tz, resolution) for day in local_days(first_day, last_day)
+        ]
 
     # --- commands ------------------------------------------------------------------------------
 

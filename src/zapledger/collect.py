@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
-from .backfill import HistorySource, SyncSummary, default_since, sync
+from .backfill import HistorySource, SyncSummary, default_since, sync_zappi
 from .exceptions import AuthenticationError, ZapledgerError
 from .localtime import DEFAULT_SETTLE, is_settled, parse_tz
 from .models import Resolution, SiteStatus
@@ -205,7 +205,7 @@ class _Collector:
         fresh = self.config.since or (now.astimezone(parse_tz(tz)).date() - timedelta(days=1))
         for serial in await self.zappi_serials():
             since = default_since(self.store, serial, [resolution]) or fresh
-            summary = await sync(
+            summary = await sync_zappi(
                 self.client,
                 self.store,
                 serial,

@@ -6,6 +6,8 @@ class. Messages name the endpoint or file that failed, never the API key.
 ::
 
     ZapledgerError
+    ├── UsageError             an argument the caller got wrong (a backwards range, a date out of
+    │                          range, nothing to start from); also a ``ValueError``
     ├── ConfigError            missing or unreadable credentials / settings
     ├── ApiError               anything that went wrong talking to the myenergi cloud
     │   ├── AuthenticationError    401: wrong hub serial or API key (never retried)
@@ -33,12 +35,17 @@ __all__ = [
     "RateLimitedError",
     "ServerError",
     "StoreError",
+    "UsageError",
     "ZapledgerError",
 ]
 
 
 class ZapledgerError(Exception):
     """Base class of every error zapledger raises on purpose."""
+
+
+class UsageError(ZapledgerError, ValueError):
+    """An argument is unusable as given; the CLI answers it like a wrong option (exit 2)."""
 
 
 class ConfigError(ZapledgerError):

@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .exceptions import ConfigError
+from .exceptions import ConfigError, UsageError
 from .models import History, HistoryRecord, Resolution, find_gaps
 
 __all__ = [
     "DEFAULT_SETTLE",
+    "EARLIEST_DAY",
+    "LATEST_DAY",
     "MAX_RECORDS_PER_REQUEST",
     "HistoryRequest",
+    "check_range",
     "expected_records",
     "is_settled",
     "local_day_hours",
@@ -32,6 +35,7 @@ __all__ = [
     "parse_tz",
     "requests_for_local_day",
     "to_local",
+    "today",
     "utc_day_window",
     "window_from",
 ]
@@ -210,3 +214,29 @@ def merge_histories(
         end = records[-1].timestamp + timedelta(seconds=step)
     gaps = find_gaps([r.timestamp for r in records], start, end, step)
     return History(serial, resolution, tuple(records), duplicates, outside, gaps)
+
+
+#: The days zapledger accepts: no zappi reported before 2000, and a sane upper bound keeps every
+#: computed instant representable.
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date(2099, 12, 31)
+
+
+def today(tz: str, now: datetime | None = None) -> date:
+    """The local calendar day of ``now`` (default: the current time) in ``tz``."""
+    return to_local(now or datetime.now(UTC), parse_tz(tz)).date()
+
+
+def check_range(first_day: date, last_day: date) -> tuple[date, date]:
+    """The range itself when it is forwards and within the accepted days, else UsageError."""
+    for name, day in (("first day", first_day), ("last day", last_day)):
+        if not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise UsageError(
+                f"{name} {day.isoformat()} is outside {EARLIEST_DAY.isoformat()} to "
+                f"{LATEST_DAY.isoformat()}"
+            )
+    if last_day < first_day:
+        raise UsageError(
+            f"the range is backwards: {last_day.isoformat()} is before {first_day.isoformat()}"
+        )
+    return first_day, last_day

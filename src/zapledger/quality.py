@@ -9,13 +9,14 @@ sync or are not final yet.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from .localtime import local_day_window, local_days, parse_tz, to_local
-from .models import HistoryRecord, Resolution
-from .store import ENERGY_FIELDS, EnergyRow, Store, SyncState
+from .localtime import check_range, local_day_window, local_days, parse_tz, to_local
+from .models import ENERGY_FIELDS, EnergyBucket, HistoryRecord, Resolution
+from .store import Store, SyncState
 
 __all__ = [
     "DEFAULT_TOLERANCE_J",
@@ -109,6 +110,33 @@ class DayQuality:
             out.append("failed")
         return tuple(out)
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
+            "serial": self.serial,
+            "minute_records": _count(self.minute, "records"),
+            "minute_expected": _count(self.minute, "expected"),
+            "missing_minutes": self.missing_minutes,
+            "hour_records": _count(self.hour, "records"),
+            "hour_expected": _count(self.hour, "expected"),
+            "missing_hours": self.missing_hours,
+            "duplicates_dropped": self.duplicates_dropped,
+            "suspect": self.suspect,
+            "voltage_suspect": self.voltage_suspect,
+            "frequency_suspect": self.frequency_suspect,
+            "hours_compared": self.hours_compared,
+            "hours_disagreeing": [
+                {"start": m.start.isoformat(), "fields": m.fields} for m in self.mismatches
+            ],
+            "final": self.final,
+            "errors": list(self.errors),
+            "problems": list(self.problems),
+        }
+
+
+def _count(state: SyncState | None, name: str) -> int | None:
+    return None if state is None else int(getattr(state, name))
+
 
 def _missing(state: SyncState | None) -> int | None:
     if state is None or state.fetched_at is None:
@@ -121,9 +149,20 @@ class QualityReport:
     """Days in calendar order (all of them, good ones included), per device."""
 
     tz: str
-    since: date | None
-    until: date | None
+    first_day: date | None
+    last_day: date | None
     days: tuple[DayQuality, ...] = field(default=())
+
+    def as_dict(self, *, problems_only: bool = True) -> dict[str, Any]:
+        """Totals and the days (only those with problems unless ``problems_only`` is false)."""
+        days = self.problem_days if problems_only else self.days
+        return {
+            "tz": self.tz,
+            "first_day": None if self.first_day is None else self.first_day.isoformat(),
+            "last_day": None if self.last_day is None else self.last_day.isoformat(),
+            "totals": self.totals,
+            "days": [d.as_dict() for d in days],
+        }
 
     @property
     def problem_days(self) -> tuple[DayQuality, ...]:
@@ -146,7 +185,7 @@ class QualityReport:
 
 def compare_hours(
     hours: Iterable[HistoryRecord],
-    minute_sums: Iterable[EnergyRow],
+    minute_sums: Iterable[EnergyBucket],
     *,
     tolerance_j: int = DEFAULT_TOLERANCE_J,
     tolerance_ratio: float = DEFAULT_TOLERANCE_RATIO,
@@ -165,8 +204,9 @@ def compare_hours(
             continue
         compared += 1
         bad: dict[str, tuple[int, int]] = {}
+        hour_energy, minutes_energy = record.energy.joules(), row.energy.joules()
         for name in ENERGY_FIELDS:  # every stored energy is compared
-            hour_j, minutes_j = int(getattr(record, name)), int(getattr(row, name))
+            hour_j, minutes_j = hour_energy[name], minutes_energy[name]
             diff = abs(hour_j - minutes_j)
             if diff > tolerance_j and diff > tolerance_ratio * max(abs(hour_j), abs(minutes_j)):
                 bad[name] = (hour_j, minutes_j)
@@ -181,22 +221,24 @@ _LATEST = date(9999, 12, 31)
 
 def data_quality(
     store: Store,
+    first_day: date | None,
+    last_day: date | None,
     tz: str,
     *,
-    serials: Sequence[str] | None = None,
-    since: date | None = None,
-    until: date | None = None,
+    serial: str | None = None,
     tolerance_j: int = DEFAULT_TOLERANCE_J,
     tolerance_ratio: float = DEFAULT_TOLERANCE_RATIO,
 ) -> QualityReport:
-    """The quality of every local day of ``tz`` from ``since`` to ``until`` (both included).
+    """The quality of every local day of ``tz`` from ``first_day`` to ``last_day`` (inclusive).
 
-    ``serials`` defaults to every zappi in the store; ``since``/``until`` to the first and last
-    day that has a sync state.
+    ``serial=None`` takes every zappi in the store; an open end of the range reaches the first
+    or last day that has a sync state.
     """
     parse_tz(tz)
-    if serials is None:
-        serials = [sn for sn, kind, _ in store.devices() if kind == "zappi"]
+    if first_day is not None and last_day is not None:
+        check_range(first_day, last_day)
+    since, until = first_day, last_day
+    serials = [serial] if serial is not None else store.zappi_serials()
     days: list[DayQuality] = []
     for serial in serials:
         days += _device_days(
@@ -209,7 +251,7 @@ def data_quality(
             tolerance_ratio=tolerance_ratio,
         )
     days.sort(key=lambda d: (d.day, d.serial))
-    return QualityReport(tz, since, until, tuple(days))
+    return QualityReport(tz, first_day, last_day, tuple(days))
 
 
 def _device_days(
@@ -239,7 +281,7 @@ def _device_days(
     hours_by_day: dict[date, list[HistoryRecord]] = defaultdict(list)
     for record in store.history(serial, Resolution.HOUR, start, end):
         hours_by_day[to_local(record.timestamp, tz).date()].append(record)
-    sums_by_day: dict[date, list[EnergyRow]] = defaultdict(list)
+    sums_by_day: dict[date, list[EnergyBucket]] = defaultdict(list)
     for row in sums:
         sums_by_day[to_local(row.start, tz).date()].append(row)
     out: list[DayQuality] = []

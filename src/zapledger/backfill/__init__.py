@@ -7,11 +7,12 @@ cap. Each local day is written with its sync state in one transaction, so a run 
 point leaves only whole days behind and the next run picks up exactly what is left.
 
 Nothing here prints: progress goes to an ``on_event`` callback, the result is a
-:class:`SyncSummary`.
+:class:`SyncReport` (a :class:`SyncSummary` per zappi).
 """
 
 from __future__ import annotations
 
+from ._api import HubSource, SyncReport, sync, zappis_to_sync
 from ._plan import (
     ABORT_AFTER_FAILURES,
     DEFAULT_FAILURE_RETRIES,
@@ -21,7 +22,7 @@ from ._plan import (
     default_since,
     plan_days,
 )
-from ._run import split_days, sync
+from ._run import split_days, sync_zappi
 from ._types import (
     DayFailed,
     DayFailure,
@@ -44,13 +45,17 @@ __all__ = [
     "DayReason",
     "DayWritten",
     "HistorySource",
+    "HubSource",
     "PlannedDay",
     "SyncEvent",
     "SyncPlanned",
+    "SyncReport",
     "SyncSummary",
     "day_reason",
     "default_since",
     "plan_days",
     "split_days",
     "sync",
+    "sync_zappi",
+    "zappis_to_sync",
 ]

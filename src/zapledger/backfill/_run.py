@@ -39,7 +39,7 @@ from ._types import (
     SyncSummary,
 )
 
-__all__ = ["split_days", "sync"]
+__all__ = ["split_days", "sync_zappi"]
 
 
 # --- fetching ------------------------------------------------------------------------------------
@@ -281,7 +281,7 @@ class _Run:
             self.consecutive_outages = 0
 
 
-async def sync(
+async def sync_zappi(
     client: HistorySource,
     store: Store,
     serial: str,
@@ -299,7 +299,7 @@ async def sync(
     concurrency: int = 4,
     hour_chunk_days: int = DEFAULT_HOUR_CHUNK_DAYS,
 ) -> SyncSummary:
-    """Fetch and store the local days ``since``..``until`` of ``serial`` that need it.
+    """Fetch and store the local days ``since``..``until`` of one zappi that need it.
 
     ``until`` defaults to (and is capped at) today in ``tz``. ``now`` fixes the clock (tests);
     ``concurrency`` is the number of days in flight (the client caps requests on its own).

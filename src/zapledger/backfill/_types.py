@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..models import History, Resolution
 
@@ -123,3 +123,31 @@ class SyncSummary:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "first_day": self.since.isoformat(),
+            "last_day": self.until.isoformat(),
+            "dry_run": self.dry_run,
+            "planned": [
+                {
+                    "day": p.day.isoformat(),
+                    "resolution": p.resolution.value,
+                    "reason": p.reason.value,
+                }
+                for p in self.planned
+            ],
+            "days_written": self.days_written,
+            "records_written": self.records_written,
+            "rows_changed": self.rows_changed,
+            "days_with_gaps": self.days_with_gaps,
+            "days_not_final": self.days_not_final,
+            "failures": [
+                {"day": f.day.isoformat(), "resolution": f.resolution.value, "reason": f.reason}
+                for f in self.failures
+            ],
+            "requests": self.requests,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "ok": self.ok,
+        }

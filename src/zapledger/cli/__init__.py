@@ -22,9 +22,10 @@ from ..exceptions import (
     ConfigError,
     MeterError,
     StoreError,
+    UsageError,
     ZapledgerError,
 )
-from ._common import state
+from ._common import rewrite_deprecated, state
 
 __all__ = ["EXIT_CODES", "app", "main"]
 
@@ -39,6 +40,7 @@ app = typer.Typer(
 
 #: Exit codes by error class, most specific first. 2 is click's usage error.
 EXIT_CODES: tuple[tuple[type[ZapledgerError], int], ...] = (
+    (UsageError, 2),
     (ConfigError, 3),
     (AuthenticationError, 4),
     (CommandError, 7),
@@ -90,8 +92,8 @@ def exit_code_for(exc: ZapledgerError) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
-    args = list(sys.argv[1:] if argv is None else argv)
     err = state.err_console()
+    args = rewrite_deprecated(list(sys.argv[1:] if argv is None else argv), err.print)
     try:
         app(args=args, prog_name="zapledger")
     except SystemExit as exc:

@@ -119,6 +119,45 @@ def parse_day(value: str, option: str = "DATE") -> date:
         ) from None
 
 
+def optional_day(value: str | None, option: str) -> date | None:
+    """A ``--from``/``--to`` value: None when not given (the library fills open ends in)."""
+    return None if value is None else parse_day(value, option)
+
+
+def from_option(help_text: str = "First local day (YYYY-MM-DD).") -> Any:
+    """The ``--from`` option of every command that takes a range of local days."""
+    return typer.Option(None, "--from", metavar="DATE", help=help_text)
+
+
+def to_option(help_text: str = "Last local day, inclusive (default: today).") -> Any:
+    """The ``--to`` option of every command that takes a range of local days."""
+    return typer.Option(None, "--to", metavar="DATE", help=help_text)
+
+
+#: Old spellings of the range flags, still understood: a hidden alias with a one-line note.
+DEPRECATED_FLAGS = {"--since": "--from", "--until": "--to"}
+
+
+def rewrite_deprecated(args: list[str], warn: Any) -> list[str]:
+    """``--since``/``--until`` become ``--from``/``--to``; ``warn`` gets one note per flag."""
+    out: list[str] = []
+    told: set[str] = set()
+    for arg in args:
+        if arg == "--":
+            out.extend(args[len(out) :])
+            break
+        name, eq, value = arg.partition("=")
+        new = DEPRECATED_FLAGS.get(name)
+        if new is None:
+            out.append(arg)
+            continue
+        if name not in told:
+            warn(f"note: {name} is deprecated, use {new}")
+            told.add(name)
+        out.append(new + eq + value)
+    return out
+
+
 def kwh(energy_j: int | float) -> str:
     """Joules shown as kWh with three decimals (the display edge)."""
     from ..models import joules_to_kwh

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -150,17 +150,15 @@ def history_cmd(
         raise typer.BadParameter("choose one of --csv and --json")
     first = parse_day(day)
     last = parse_day(to, "--to") if to else first
-    if last < first:
-        raise typer.BadParameter("--to is before DATE")
     cfg = settings()
     zone = timezone_name(tz, cfg)
     resolution = Resolution.MINUTE if minute else Resolution.HOUR
 
     async def fetch() -> list[History]:
         async with make_client(cfg) as client:
-            sn = await _zappi_serial(client, serial or cfg.zappi_serial)
-            days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-            return [await client.local_day(sn, d, zone, resolution) for d in days]
+            return await client.local_days(
+                first, last, zone, serial=serial or cfg.zappi_serial, resolution=resolution
+            )
 
     histories = run_async(fetch())
     records = [r for h in histories for r in h.records]
@@ -177,14 +175,7 @@ def history_cmd(
 
 
 async def _zappi_serial(client: Client, serial: str | None) -> str:
-    if serial:
-        return serial
-    serials = await client.zappi_serials()
-    if not serials:
-        from ..exceptions import BadResponseError
-
-        raise BadResponseError("the hub reports no zappi")
-    return serials[0]
+    return await client.resolve_zappi(serial)
 
 
 def _write_csv(rows: Any) -> None:

@@ -25,13 +25,14 @@ def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
     """Start the simulator in-process and show what zapledger does with it."""
     from ..client import Client
     from ..config import BACKFILL_RATE_PER_S
+    from ..demo import demo_meters
     from ..localtime import to_local
     from ..models import Resolution
     from ..report import write_html_report
     from ..simulator import Simulator
     from ..store import open_store
     from ._core import history_table, status_panel
-    from ._meter import run_demo_meters
+    from ._meter import print_demo_meters
     from ._sync import print_sync_summary, sync_with_progress
 
     out.mkdir(parents=True, exist_ok=True)
@@ -39,7 +40,6 @@ def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
     today = to_local(datetime.now(UTC), tz).date()
     last = today - timedelta(days=1)
     first = today - timedelta(days=days)
-    resolutions = [Resolution.MINUTE, Resolution.HOUR]
 
     with (
         Simulator(seed=1, timezone=tz, hub_serial=DEMO_HUB, api_key=DEMO_KEY) as sim,
@@ -59,18 +59,22 @@ def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
                 day = await client.local_day(serial, last, tz, Resolution.HOUR)
                 console.print(history_table([day], tz))
                 console.rule(f"Backfill {first} to {last} into {db_path}")
-                summary = await sync_with_progress(
-                    console, client, store, serial, first, last, tz, resolutions
+                report = await sync_with_progress(
+                    console, store, first, last, tz, client=client, serial=serial
                 )
-                print_sync_summary(console, summary)
+                for summary in report.summaries:
+                    print_sync_summary(console, summary)
 
         run_async(main())
         _print_stored(console, store, serial, first, last)
         console.rule("Reconciliation against the household's own meters")
-        run_demo_meters(console, store, sim.household, serial, first, last, tz, out / "meters")
+        meters = demo_meters(
+            store, first, last, tz, household=sim.household, out_dir=out / "meters", serial=serial
+        )
+        print_demo_meters(console, meters)
         console.rule("HTML report")
-        report = write_html_report(store, out, first, last, tz, serial)
-    console.print(f"HTML report of the demo month: [bold]{report.resolve()}[/]")
+        page = write_html_report(store, first, last, tz, out_dir=out, serial=serial)
+    console.print(f"HTML report of the demo month: [bold]{page.resolve()}[/]")
 
 
 def _print_stored(console: Console, store: Store, serial: str, first: date, last: date) -> None:

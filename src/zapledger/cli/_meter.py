@@ -8,51 +8,39 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ._common import open_store, parse_day, settings, state, timezone_name
+from ..models import DsmrVersion, MeterFileFormat, Period
+from ._common import (
+    from_option,
+    open_store,
+    optional_day,
+    settings,
+    state,
+    timezone_name,
+    to_option,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from rich.console import Console
 
+    from ..demo import DemoMeters
     from ..meters import ReadStats, StoreWriter
     from ..reconciliation import ReconcileReport
-    from ..simulator.meterdata import TruthSource
-    from ..store import Store
 
-__all__ = ["print_read_stats", "print_reconcile_summary", "register", "run_demo_meters"]
+__all__ = ["print_demo_meters", "print_read_stats", "print_reconcile_summary", "register"]
 
 meter_app = typer.Typer(
     name="meter",
     help="Read the household's meters (DSMR P1, HomeWizard, CSV) into the database.",
     no_args_is_help=True,
 )
-
-
-class Dsmr(StrEnum):
-    AUTO = "auto"
-    V2_2 = "2.2"
-    V4 = "4"
-    V5 = "5"
-
-
-class Format(StrEnum):
-    AUTO = "auto"
-    DSMR = "dsmr"
-    CSV = "csv"
-
-
-class By(StrEnum):
-    HOUR = "hour"
-    DAY = "day"
-    MONTH = "month"
 
 
 def register(app: typer.Typer) -> None:
@@ -134,7 +122,7 @@ def print_reconcile_summary(console: Console, report: ReconcileReport) -> None:
 def _rows_table(report: ReconcileReport) -> Any:
     from rich.table import Table
 
-    table = Table(title=f"Per {report.by.value} (tolerance ±{report.tolerance_pct:g} %)")
+    table = Table(title=f"Per {report.period.value} (tolerance ±{report.tolerance_pct:g} %)")
     for name in ("Period", "Pair", "zappi kWh", "meter kWh", "Δ kWh", "Δ %", "", "Reasons"):
         table.add_column(name, justify="left" if name in ("Period", "Pair", "Reasons") else "right")
     for r in report.rows:
@@ -152,36 +140,12 @@ def _rows_table(report: ReconcileReport) -> Any:
     return table
 
 
-def run_demo_meters(
-    console: Console,
-    store: Store,
-    household: TruthSource,
-    serial: str | None,
-    first_day: date,
-    last_day: date,
-    tz: str,
-    out_dir: Path,
-) -> ReconcileReport:
-    """The demo's meter part: write the simulated meters' data, import it, reconcile, print.
-
-    The P1 meter's DSMR 5 capture and the PV/EV CSV are imported (the DSMR 2.2 capture of the
-    same meter is written alongside, for show); the zappi history must already be stored.
-    """
-    from ..localtime import local_day_window
-    from ..meters import import_file
-    from ..reconciliation import reconcile_summary, render_chart
-    from ..simulator.meterdata import write_demo_meter_data
-
-    start = local_day_window(first_day, tz)[0] - timedelta(hours=1)
-    end = local_day_window(last_day, tz)[1] + timedelta(hours=1)
-    paths = write_demo_meter_data(household, start, end, out_dir)
-    for key in ("dsmr5", "csv"):
-        print_read_stats(console, import_file(paths[key], store))
-    report = reconcile_summary(store, serial, first_day, last_day, tz)
-    chart = render_chart(report, out_dir / "reconcile.png")
-    print_reconcile_summary(console, report)
-    console.print(f"meter data in {out_dir}; comparison chart {chart}")
-    return report
+def print_demo_meters(console: Console, result: DemoMeters) -> None:
+    """What the demo's meter step imported and how the zappi compares."""
+    for stats in result.imports:
+        print_read_stats(console, stats)
+    print_reconcile_summary(console, result.report)
+    console.print(f"meter data in {result.out_dir}; comparison chart {result.chart}")
 
 
 # --- meter read --------------------------------------------------------------------------------
@@ -206,14 +170,16 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def read_cmd(
     serial_port: str | None = typer.Option(
-        None, "--serial", help="Serial device (or pyserial URL), e.g. /dev/ttyUSB0."
+        None, "--port", help="Serial device (or pyserial URL) of the P1 cable, e.g. /dev/ttyUSB0."
     ),
     tcp: str | None = typer.Option(None, "--tcp", help="HOST:PORT of a ser2net-style socket."),
     homewizard: str | None = typer.Option(
         None, "--homewizard", help="Host (or host:port) of a HomeWizard P1 dongle."
     ),
-    dsmr: Dsmr = typer.Option(
-        Dsmr.AUTO, "--dsmr", help="DSMR version (serial default: 5; 2.2 is 9600 7E1)."
+    dsmr: DsmrVersion | None = typer.Option(
+        None,
+        "--dsmr",
+        help="DSMR version (default: recognised; 5 on a serial port; 2.2 is 9600 7E1).",
     ),
     meter_id: str | None = typer.Option(None, "--meter-id", help="Override the meter's id."),
     every: float = typer.Option(
@@ -231,8 +197,8 @@ def read_cmd(
     """Read a meter continuously and store its readings (run it as a service)."""
     chosen = [x for x in (serial_port, tcp, homewizard) if x]
     if len(chosen) != 1:
-        raise typer.BadParameter("give exactly one of --serial, --tcp and --homewizard")
-    from ..meters import DsmrVersion, StoreWriter, require_version
+        raise typer.BadParameter("give exactly one of --port, --tcp and --homewizard")
+    from ..meters import StoreWriter
 
     console = state.console()
     with open_store() as store:
@@ -245,7 +211,7 @@ def read_cmd(
             if homewizard:
                 stats = _read_homewizard(homewizard, writer, interval, count, meter_id)
             else:
-                version = require_version(dsmr.value)
+                version = dsmr
                 if serial_port and version is None:
                     version = DsmrVersion.V5
                 stats = _read_dsmr(
@@ -332,8 +298,12 @@ def _read_homewizard(
 
 def import_cmd(
     files: list[Path] = typer.Argument(..., help="Telegram captures or CSV files."),
-    file_format: Format = typer.Option(Format.AUTO, "--format", help="auto, dsmr or csv."),
-    dsmr: Dsmr = typer.Option(Dsmr.AUTO, "--dsmr", help="DSMR version of a capture."),
+    file_format: MeterFileFormat = typer.Option(
+        MeterFileFormat.AUTO, "--format", help="auto, dsmr or csv."
+    ),
+    dsmr: DsmrVersion | None = typer.Option(
+        None, "--dsmr", help="DSMR version of a capture (default: recognised)."
+    ),
     meter_id: str | None = typer.Option(None, "--meter-id", help="Meter id to store under."),
     start: str | None = typer.Option(
         None, "--start", help="Time of the first telegram of a capture without times (ISO 8601)."
@@ -349,7 +319,7 @@ def import_cmd(
 ) -> None:
     """Load captured telegrams or a CSV of totalisers into the database (idempotent)."""
     from ..exceptions import MeterError
-    from ..meters import FileFormat, import_file, require_version
+    from ..meters import import_file
 
     begin: datetime | None = None
     if start:
@@ -362,7 +332,7 @@ def import_cmd(
         if begin.tzinfo is None:
             raise typer.BadParameter("--start needs an offset or Z", param_hint="--start")
     step = timedelta(seconds=interval) if interval else None
-    zone = timezone_name(tz) if file_format is not Format.DSMR else "UTC"
+    zone = timezone_name(tz) if file_format is not MeterFileFormat.DSMR else "UTC"
     console = state.console()
     results = []
     with open_store() as store:
@@ -370,8 +340,8 @@ def import_cmd(
             stats = import_file(
                 file,
                 store,
-                file_format=FileFormat(file_format.value),
-                version=require_version(dsmr.value),
+                file_format=file_format,
+                version=dsmr,
                 meter_id=meter_id,
                 start=begin,
                 interval=step,
@@ -393,9 +363,12 @@ def import_cmd(
 
 
 def reconcile_cmd(
-    first: str = typer.Option(..., "--from", metavar="DATE", help="First local day."),
-    last: str | None = typer.Option(None, "--to", metavar="DATE", help="Last local day."),
-    by: By = typer.Option(By.DAY, "--by", help="hour, day or month."),
+    from_: str | None = from_option("First local day (default: the 1st of the month of --to)."),
+    to: str | None = to_option(),
+    period: Period = typer.Option(
+        Period.DAY, "--period", help="Rows per hour, day, month or year."
+    ),
+    by: Period | None = typer.Option(None, "--by", hidden=True, help="Old name of --period."),
     tolerance: float = typer.Option(2.0, "--tolerance", min=0, help="Flag beyond this %."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV of the periods on stdout."),
     as_json: bool = typer.Option(False, "--json", help="JSON of the whole report on stdout."),
@@ -411,21 +384,20 @@ def reconcile_cmd(
 
     if as_csv and as_json:
         raise typer.BadParameter("choose one of --csv and --json")
-    day_from = parse_day(first, "--from")
-    day_to = parse_day(last, "--to") if last else day_from
-    if day_to < day_from:
-        raise typer.BadParameter("--to is before --from")
+    if by is not None:
+        state.err_console().print("note: --by is deprecated, use --period")
+        period = by
+    first, last = optional_day(from_, "--from"), optional_day(to, "--to")
     cfg = settings()
     zone = timezone_name(tz, cfg)
     with open_store(cfg) as store:
-        sn = serial or cfg.zappi_serial or _first_zappi(store.devices())
         report = reconcile(
             store,
-            sn,
-            day_from,
-            day_to,
+            first,
+            last,
             zone,
-            by=by.value,
+            serial=serial or cfg.zappi_serial,
+            period=period,
             tolerance_pct=tolerance,
             meter_ids=meters or None,
         )
@@ -441,11 +413,6 @@ def reconcile_cmd(
         print_reconcile_summary(console, report)
         if chart is not None:
             console.print(f"chart written to {chart}")
-
-
-def _first_zappi(devices: list[tuple[str, str, str | None]]) -> str | None:
-    zappis = [sn for sn, kind, _ in devices if kind.lower() == "zappi"]
-    return zappis[0] if len(zappis) == 1 else None
 
 
 def _write_rows_csv(report: ReconcileReport) -> None:

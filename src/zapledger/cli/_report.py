@@ -9,37 +9,27 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import UTC, date, datetime
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from ._common import kwh, open_store, parse_day, settings, state, timezone_name
+from ..models import ExportFormat, ExportResolution, Period
+from ._common import (
+    from_option,
+    kwh,
+    open_store,
+    optional_day,
+    settings,
+    state,
+    timezone_name,
+    to_option,
+)
 
 if TYPE_CHECKING:
     from ..report import BalanceReport, PeriodBalance
-    from ..store import Store
-
-
-class PeriodChoice(StrEnum):
-    HOUR = "hour"
-    DAY = "day"
-    MONTH = "month"
-    YEAR = "year"
-
-
-class ResolutionChoice(StrEnum):
-    MINUTE = "minute"
-    HOUR = "hour"
-    DAY = "day"
-
-
-class FormatChoice(StrEnum):
-    CSV = "csv"
-    JSONL = "jsonl"
-    PARQUET = "parquet"
 
 
 class ChartKind(StrEnum):
@@ -58,48 +48,12 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export_cmd)
 
 
-def _today(tz: str) -> date:
-    from ..localtime import parse_tz
-
-    return datetime.now(UTC).astimezone(parse_tz(tz)).date()
-
-
-def _default_from(period: PeriodChoice, last: date) -> date:
-    if period is PeriodChoice.HOUR:
-        return last
-    if period is PeriodChoice.DAY:
-        return last.replace(day=1)
-    if period is PeriodChoice.MONTH:
-        return date(last.year, 1, 1)
-    return date(last.year - 2, 1, 1)
-
-
-def _range(first: str | None, last: str | None, tz: str, period: PeriodChoice) -> tuple[date, date]:
-    end = parse_day(last, "--to") if last else _today(tz)
-    start = parse_day(first, "--from") if first else _default_from(period, end)
-    if end < start:
-        raise typer.BadParameter("--to is before --from", param_hint="--to")
-    return start, end
-
-
-def _trim_leading(
-    store: Store, report: BalanceReport, tz: str, serial: str | None
-) -> BalanceReport:
-    """Without ``--from``, start at the first period that has data (if any does)."""
-    from ..localtime import to_local
-    from ..report import balance
-
-    first = next((r for r in report.rows if r.coverage.has_data), None)
-    if first is None or first is report.rows[0]:
-        return report
-    start = to_local(first.start, tz).date()
-    return balance(store, start, report.last_day, tz, report.period, serial=serial)
-
-
 def report_cmd(
-    period: PeriodChoice = typer.Option(PeriodChoice.DAY, "--period", help="Rows per period."),
-    from_: str | None = typer.Option(None, "--from", help="First local day (YYYY-MM-DD)."),
-    to: str | None = typer.Option(None, "--to", help="Last local day, inclusive (default today)."),
+    period: Period = typer.Option(Period.DAY, "--period", help="Rows per period."),
+    from_: str | None = from_option(
+        "First local day (default: the period's window, e.g. the month of --to for days)."
+    ),
+    to: str | None = to_option(),
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the periods."),
     serial: str | None = typer.Option(None, "--serial", help="One zappi (default: whole site)."),
     table: bool = typer.Option(False, "--table", help="A table with totals (the default)."),
@@ -114,19 +68,17 @@ def report_cmd(
         raise typer.BadParameter("choose one of --table, --csv and --json")
     cfg = settings()
     zone = timezone_name(tz, cfg)
-    first, last = _range(from_, to, zone, period)
+    first, last = optional_day(from_, "--from"), optional_day(to, "--to")
     with open_store(cfg) as store:
         if html is not None:
             from ..report import write_html_report
 
-            path = write_html_report(store, html, first, last, zone, serial)
+            path = write_html_report(store, first, last, zone, out_dir=html, serial=serial)
             state.console().print(f"HTML report written to {path}", soft_wrap=True)
             return
         from ..report import balance
 
-        report = balance(store, first, last, zone, period.value, serial=serial)
-        if from_ is None and period in (PeriodChoice.MONTH, PeriodChoice.YEAR):
-            report = _trim_leading(store, report, zone, serial)
+        report = balance(store, first, last, zone, period=period, serial=serial)
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
     elif as_csv:
@@ -228,7 +180,9 @@ def _report_table(report: BalanceReport) -> None:
 def _parse_when(when: str | None, tz: str) -> tuple[str, date]:
     """``YYYY-MM-DD`` → day, ``YYYY-MM`` → month, ``YYYY`` → year (default: this month)."""
     if when is None:
-        return "month", _today(tz).replace(day=1)
+        from ..localtime import today
+
+        return "month", today(tz).replace(day=1)
     parts = when.split("-")
     try:
         if len(parts) == 1:
@@ -281,12 +235,10 @@ def chart_cmd(
 
 
 def export_cmd(
-    resolution: ResolutionChoice = typer.Option(ResolutionChoice.HOUR, "--resolution"),
-    fmt: FormatChoice = typer.Option(FormatChoice.CSV, "--format", help="csv, jsonl or parquet."),
-    from_: str | None = typer.Option(
-        None, "--from", help="First local day (default: 1st of month)."
-    ),
-    to: str | None = typer.Option(None, "--to", help="Last local day, inclusive (default today)."),
+    resolution: ExportResolution = typer.Option(ExportResolution.HOUR, "--resolution"),
+    fmt: ExportFormat = typer.Option(ExportFormat.CSV, "--format", help="csv, jsonl or parquet."),
+    from_: str | None = from_option("First local day (default: the 1st of the month of --to)."),
+    to: str | None = to_option(),
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone of local times and days."),
     serial: str | None = typer.Option(None, "--serial", help="One zappi (default: whole site)."),
     out: str = typer.Option("-", "--out", "-o", help="Output file ('-': stdout)."),
@@ -294,16 +246,16 @@ def export_cmd(
     """Export stored energy (kWh and J, UTC and local time) as CSV, JSON Lines or Parquet."""
     from ..report import export_rows, write_export
 
-    if fmt is FormatChoice.PARQUET and out == "-":
+    if fmt is ExportFormat.PARQUET and out == "-":
         raise typer.BadParameter("Parquet needs a file: give --out FILE", param_hint="--out")
     cfg = settings()
     zone = timezone_name(tz, cfg)
-    first, last = _range(from_, to, zone, PeriodChoice.DAY)
+    first, last = optional_day(from_, "--from"), optional_day(to, "--to")
     with open_store(cfg) as store:
-        rows = export_rows(store, resolution.value, first, last, zone, serial=serial)
+        rows = export_rows(store, first, last, zone, resolution=resolution, serial=serial)
         if out == "-":
-            count = write_export(rows, fmt.value, sys.stdout.buffer)
+            count = write_export(rows, fmt, sys.stdout.buffer)
         else:
-            count = write_export(rows, fmt.value, Path(out))
+            count = write_export(rows, fmt, Path(out))
     if out != "-":
         state.err_console().print(f"{count} row(s) written to {out}", soft_wrap=True)

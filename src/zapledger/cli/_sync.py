@@ -16,15 +16,26 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..config import BACKFILL_CONCURRENCY, BACKFILL_RATE_PER_S
-from ._common import db_url, make_client, parse_day, run_async, settings, state, timezone_name
+from ._common import (
+    db_url,
+    from_option,
+    make_client,
+    optional_day,
+    run_async,
+    settings,
+    state,
+    timezone_name,
+    to_option,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..backfill import SyncEvent, SyncSummary
+    from ..backfill import SyncEvent, SyncReport, SyncSummary
     from ..client import Client
     from ..models import Resolution
-    from ..quality import DayQuality, QualityReport
+    from ..quality import DayQuality
+    from ..store import Store
 
 
 def register(app: typer.Typer) -> None:
@@ -55,17 +66,13 @@ def _resolutions(minute: bool, hourly: bool) -> list[Resolution]:
 
 
 def sync_cmd(
-    since: str | None = typer.Option(
-        None, "--since", metavar="DATE", help="First local day (default: the first day synced)."
-    ),
-    until: str | None = typer.Option(
-        None, "--until", metavar="DATE", help="Last local day, inclusive (default: today)."
-    ),
+    from_: str | None = from_option("First local day (default: the first day synced)."),
+    to: str | None = to_option(),
     minute: bool = typer.Option(False, "--minute", help="Only per-minute history."),
     hourly: bool = typer.Option(False, "--hourly", help="Only per-hour history."),
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the days."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan, fetch nothing."),
-    serial: list[str] = typer.Option([], "--serial", help="Which zappi (default: all)."),
+    serial: str | None = typer.Option(None, "--serial", help="Which zappi (default: all)."),
     rate: float = typer.Option(BACKFILL_RATE_PER_S, "--rate", help=_BACKFILL_RATE_HELP),
     concurrency: int = typer.Option(
         BACKFILL_CONCURRENCY, "--concurrency", min=1, max=16, help="Requests at once."
@@ -77,91 +84,70 @@ def sync_cmd(
     """Fetch the days the database lacks (missing, not final, failed) and store them."""
     from ..store import open_store
 
-    first = parse_day(since, "--since") if since else None
-    last = parse_day(until, "--until") if until else None
-    if first and last and last < first:
-        raise typer.BadParameter("--until is before --since")
+    first, last = optional_day(from_, "--from"), optional_day(to, "--to")
     cfg = settings()
     zone = timezone_name(tz, cfg)
-    resolutions = _resolutions(minute, hourly)
     console = state.console()
 
-    async def go() -> list[SyncSummary]:
+    async def go() -> SyncReport:
         with open_store(db_url(cfg)) as store:
             async with make_client(
                 cfg, rate_limit_per_s=_positive_rate(rate), max_concurrency=concurrency
             ) as client:
-                serials = list(serial) or ([cfg.zappi_serial] if cfg.zappi_serial else [])
-                if not serials:
-                    serials = await client.zappi_serials()
-                summaries = []
-                for sn in serials:
-                    summaries.append(
-                        await sync_with_progress(
-                            console,
-                            client,
-                            store,
-                            sn,
-                            first,
-                            last,
-                            zone,
-                            resolutions,
-                            dry_run=dry_run,
-                            concurrency=concurrency,
-                            gap_retries=gap_retries,
-                        )
-                    )
-                return summaries
+                return await sync_with_progress(
+                    console,
+                    store,
+                    first,
+                    last,
+                    zone,
+                    client=client,
+                    serial=serial or cfg.zappi_serial,
+                    resolutions=_resolutions(minute, hourly),
+                    dry_run=dry_run,
+                    concurrency=concurrency,
+                    gap_retries=gap_retries,
+                )
 
-    summaries = run_async(go())
-    for summary in summaries:
+    report = run_async(go())
+    for summary in report.summaries:
         print_sync_summary(console, summary)
-    if any(not s.ok for s in summaries):
+    if not report.ok:
         raise typer.Exit(1)
 
 
 async def sync_with_progress(
     console: Console,
-    client: Client,
-    store: Any,
-    serial: str,
-    since: date | None,
-    until: date | None,
+    store: Store,
+    first_day: date | None,
+    last_day: date | None,
     tz: str,
-    resolutions: list[Resolution],
     *,
+    client: Client,
+    serial: str | None = None,
     dry_run: bool = False,
-    concurrency: int = BACKFILL_CONCURRENCY,
-    gap_retries: int | None = None,
-) -> SyncSummary:
-    """Run :func:`zapledger.backfill.sync` with a progress bar on ``console``."""
-    from ..backfill import DEFAULT_GAP_RETRIES, default_since, sync
+    **options: Any,
+) -> SyncReport:
+    """Run :func:`zapledger.sync` with a progress bar on ``console``."""
+    from ..backfill import sync
 
-    start = since or default_since(store, serial, resolutions)
-    if start is None:
-        raise typer.BadParameter(
-            f"nothing synced yet for zappi {serial}: say where to start", param_hint="--since"
-        )
-    with _SyncProgress(console, serial, disable=dry_run) as progress:
+    with _SyncProgress(console, disable=dry_run) as progress:
         return await sync(
-            client,
             store,
-            serial,
-            start,
-            until,
+            first_day,
+            last_day,
             tz,
-            resolutions,
+            client=client,
+            serial=serial,
             dry_run=dry_run,
             on_event=progress.on_event,
-            concurrency=concurrency,
-            gap_retries=DEFAULT_GAP_RETRIES if gap_retries is None else gap_retries,
+            **options,
         )
 
 
 class _SyncProgress:
     """A rich progress bar fed by sync events: days, records, requests, time left."""
 
-    def __init__(self, console: Console, serial: str, *, disable: bool) -> None:
+    def __init__(self, console: Console, *, disable: bool) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -183,8 +169,8 @@ class _SyncProgress:
             transient=True,
             disable=disable or not console.is_terminal,
         )
-        self.task = self.progress.add_task(f"zappi {serial}", total=None, records=0, requests=0)
-        self.records = 0
+        self.tasks: dict[str, Any] = {}
+        self.records: dict[str, int] = {}
 
     def __enter__(self) -> _SyncProgress:
         self.progress.start()
@@ -197,14 +183,20 @@ class _SyncProgress:
         from ..backfill import DayFailed, DayWritten, SyncPlanned
 
         if isinstance(event, SyncPlanned):
-            self.progress.update(self.task, total=len(event.days))
+            self.tasks[event.serial] = self.progress.add_task(
+                f"zappi {event.serial}", total=len(event.days), records=0, requests=0
+            )
+            self.records[event.serial] = 0
         elif isinstance(event, DayWritten):
-            self.records += event.records
+            self.records[event.serial] += event.records
             self.progress.update(
-                self.task, advance=1, records=self.records, requests=event.requests
+                self.tasks[event.serial],
+                advance=1,
+                records=self.records[event.serial],
+                requests=event.requests,
             )
         elif isinstance(event, DayFailed):
-            self.progress.update(self.task, advance=1, requests=event.requests)
+            self.progress.update(self.tasks[event.serial], advance=1, requests=event.requests)
             self.console.print(
                 f"[red]failed[/] {event.resolution.value} {event.day}: {event.reason}",
                 highlight=False,
@@ -247,10 +239,10 @@ def print_sync_summary(console: Console, s: SyncSummary) -> None:
 
 
 def gaps_cmd(
-    since: str | None = typer.Option(None, "--since", metavar="DATE", help="First local day."),
-    until: str | None = typer.Option(None, "--until", metavar="DATE", help="Last local day."),
+    from_: str | None = from_option("First local day (default: the first day synced)."),
+    to: str | None = to_option("Last local day, inclusive (default: the last day synced)."),
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the days."),
-    serial: list[str] = typer.Option([], "--serial", help="Which zappi (default: all stored)."),
+    serial: str | None = typer.Option(None, "--serial", help="Which zappi (default: all stored)."),
     show_all: bool = typer.Option(False, "--all", help="List every day, not only the bad ones."),
     as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
     tolerance_j: int = typer.Option(
@@ -261,21 +253,14 @@ def gaps_cmd(
     from ..quality import data_quality
     from ._common import open_store
 
-    first = parse_day(since, "--since") if since else None
-    last = parse_day(until, "--until") if until else None
+    first, last = optional_day(from_, "--from"), optional_day(to, "--to")
     cfg = settings()
     zone = timezone_name(tz, cfg)
     with open_store(cfg) as store:
-        report = data_quality(
-            store,
-            zone,
-            serials=list(serial) or None,
-            since=first,
-            until=last,
-            tolerance_j=tolerance_j,
-        )
+        report = data_quality(store, first, last, zone, serial=serial, tolerance_j=tolerance_j)
     if as_json:
-        sys.stdout.write(json.dumps(_report_json(report, show_all), indent=2) + "\n")
+        data = report.as_dict(problems_only=not show_all)
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
     console = state.console()
     if not report.days:
@@ -355,38 +340,6 @@ def _quality_table(days: tuple[DayQuality, ...], zone: str) -> Any:
     return table
 
 
-def _report_json(report: QualityReport, show_all: bool) -> dict[str, Any]:
-    days = report.days if show_all else report.problem_days
-    return {
-        "tz": report.tz,
-        "totals": report.totals,
-        "days": [
-            {
-                "day": d.day.isoformat(),
-                "serial": d.serial,
-                "minute_records": None if d.minute is None else d.minute.records,
-                "minute_expected": None if d.minute is None else d.minute.expected,
-                "missing_minutes": d.missing_minutes,
-                "hour_records": None if d.hour is None else d.hour.records,
-                "hour_expected": None if d.hour is None else d.hour.expected,
-                "missing_hours": d.missing_hours,
-                "duplicates_dropped": d.duplicates_dropped,
-                "suspect": d.suspect,
-                "voltage_suspect": d.voltage_suspect,
-                "frequency_suspect": d.frequency_suspect,
-                "hours_compared": d.hours_compared,
-                "hours_disagreeing": [
-                    {"start": m.start.isoformat(), "fields": m.fields} for m in d.mismatches
-                ],
-                "final": d.final,
-                "errors": list(d.errors),
-                "problems": list(d.problems),
-            }
-            for d in days
-        ],
-    }
-
-
 # --- collect ---------------------------------------------------------------------------------
 
 
@@ -400,9 +353,7 @@ def collect_cmd(
     hour_delay: float = typer.Option(
         120.0, "--hour-delay", help="Seconds after each full hour before its history is fetched."
     ),
-    since: str | None = typer.Option(
-        None, "--since", metavar="DATE", help="Where history starts on an empty database."
-    ),
+    from_: str | None = from_option("Where history starts on an empty database."),
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the days."),
     serial: list[str] = typer.Option([], "--serial", help="Which zappi (default: all)."),
     rate: float = typer.Option(2.0, "--rate", help=_RATE_HELP),
@@ -427,7 +378,7 @@ def collect_cmd(
         hour_delay_s=hour_delay,
         nightly_at=at,
         minute_period_s=minute_period,
-        since=parse_day(since, "--since") if since else None,
+        since=optional_day(from_, "--from"),
     )
     client = make_client(cfg, rate_limit_per_s=_positive_rate(rate))
     url = db_url(cfg)

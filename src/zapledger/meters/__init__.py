@@ -42,13 +42,12 @@ if TYPE_CHECKING:
     from ._dsmr import (
         DEFAULT_METER_ID,
         SERIAL_SETTINGS,
-        DsmrVersion,
         TelegramDecoder,
         TelegramReader,
         detect_version,
         require_version,
     )
-    from ._ingest import FileFormat, detect_format, import_file
+    from ._ingest import detect_format, import_file
     from ._sources import import_dsmr_file, read_serial, read_tcp
 
 #: Names that need dsmr-parser (extra ``meters``): imported on first use, so that reconciling
@@ -56,12 +55,10 @@ if TYPE_CHECKING:
 _LAZY = {
     "DEFAULT_METER_ID": "_dsmr",
     "SERIAL_SETTINGS": "_dsmr",
-    "DsmrVersion": "_dsmr",
     "TelegramDecoder": "_dsmr",
     "TelegramReader": "_dsmr",
     "detect_version": "_dsmr",
     "require_version": "_dsmr",
-    "FileFormat": "_ingest",
     "detect_format": "_ingest",
     "import_file": "_ingest",
     "import_dsmr_file": "_sources",
@@ -96,8 +93,6 @@ __all__ = [
     "DEFAULT_METER_ID",
     "RECEIVED_DIRECTIVE",
     "SERIAL_SETTINGS",
-    "DsmrVersion",
-    "FileFormat",
     "Issue",
     "IssueKind",
     "MeterHour",

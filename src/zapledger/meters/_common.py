@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from ..store import MeterReading
+from ..models import MeterReading
 
 if TYPE_CHECKING:
     from ..store import Store

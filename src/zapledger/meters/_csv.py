@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from ..exceptions import MeterError
 from ..localtime import parse_tz
-from ..store import MeterReading
+from ..models import MeterReading
 from ._common import Issue, IssueKind, ReadingSink, ReadStats, kwh_to_joules, reading_time
 
 __all__ = ["CSV_COLUMNS", "CSV_HEADER", "DEFAULT_CSV_METER_ID", "import_csv", "parse_csv"]

@@ -11,7 +11,6 @@ A bad telegram is an :class:`Issue`, never an exception: the reader goes on with
 
 from __future__ import annotations
 
-import enum
 import logging
 import re
 from collections.abc import Callable
@@ -24,14 +23,13 @@ from dsmr_parser.exceptions import InvalidChecksumError, ParseError
 from dsmr_parser.parsers import TelegramParser
 
 from ..exceptions import MeterError
-from ..store import MeterReading
+from ..models import DsmrVersion, MeterReading
 from ._common import Issue, IssueKind, ReadingSink, ReadStats, kwh_to_joules, reading_time
 from ._framing import RawTelegram, TelegramFramer, format_capture
 
 __all__ = [
     "DEFAULT_METER_ID",
     "SERIAL_SETTINGS",
-    "DsmrVersion",
     "TelegramDecoder",
     "TelegramReader",
     "detect_version",
@@ -44,25 +42,13 @@ logging.getLogger("dsmr_parser").addHandler(logging.NullHandler())
 DEFAULT_METER_ID = "p1"
 
 
-class DsmrVersion(enum.StrEnum):
-    """The DSMR versions zapledger reads."""
-
-    V2_2 = "2.2"
-    V4 = "4"
-    V5 = "5"
-
-    @property
-    def specification(self) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            DsmrVersion.V2_2: telegram_specifications.V2_2,
-            DsmrVersion.V4: telegram_specifications.V4,
-            DsmrVersion.V5: telegram_specifications.V5,
-        }[self]
-        return spec
-
-    @property
-    def has_crc(self) -> bool:
-        return self is not DsmrVersion.V2_2
+def _specification(version: DsmrVersion) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        DsmrVersion.V2_2: telegram_specifications.V2_2,
+        DsmrVersion.V4: telegram_specifications.V4,
+        DsmrVersion.V5: telegram_specifications.V5,
+    }[version]
+    return spec
 
 
 #: pyserial settings per version: (baud rate, data bits, parity, stop bits).
@@ -129,7 +115,7 @@ class TelegramDecoder:
 
     def _use(self, version: DsmrVersion) -> None:
         self.version = version
-        spec = version.specification
+        spec = _specification(version)
         self._parser = TelegramParser(spec, apply_checksum_validation=True)
         # One alternation of the version's line signatures, to spot the lines it doesn't know.
         self._known = re.compile(

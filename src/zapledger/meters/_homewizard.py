@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..exceptions import MeterError
-from ..store import MeterReading
+from ..models import MeterReading
 from ._common import Issue, IssueKind, ReadingSink, ReadStats, kwh_to_joules, reading_time
 
 __all__ = ["homewizard_readings", "poll_homewizard"]

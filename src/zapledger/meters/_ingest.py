@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..exceptions import MeterError
+from ..models import DsmrVersion
+from ..models import MeterFileFormat as FileFormat
 from ._common import ReadStats, StoreWriter
 from ._csv import DEFAULT_CSV_METER_ID, import_csv
-from ._dsmr import DsmrVersion
 from ._sources import import_dsmr_file
 
 if TYPE_CHECKING:
     from ..store import Store
 
 __all__ = ["FileFormat", "detect_format", "import_file"]
-
-
-class FileFormat(enum.StrEnum):
-    AUTO = "auto"
-    DSMR = "dsmr"
-    CSV = "csv"
 
 
 def detect_format(path: str | Path) -> FileFormat:

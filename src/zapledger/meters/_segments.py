@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ..store import MeterReading
+from ..models import MeterReading
 
 __all__ = [
     "DEFAULT_MAX_BRACKET_S",

@@ -16,8 +16,9 @@ from typing import TextIO
 import stamina
 
 from ..exceptions import MeterError
+from ..models import DsmrVersion
 from ._common import ReadingSink, ReadStats
-from ._dsmr import SERIAL_SETTINGS, DsmrVersion, TelegramReader
+from ._dsmr import SERIAL_SETTINGS, TelegramReader
 
 __all__ = ["import_dsmr_file", "read_serial", "read_tcp"]
 

@@ -3,63 +3,129 @@
 Pure functions and data: no I/O. Everything here raises only :class:`BadResponseError` on input it
 cannot decode; unknown enum values and unknown keys are kept, never fatal. Inside, energy is integer
 joules and time is aware UTC; kWh and local time belong to the edges (reports, CLI).
+
+The enums (:class:`Period`, :class:`Resolution`, …) load eagerly and import nothing but ``enum``;
+everything else is imported on first use, so the CLI can offer the enums as choices without
+loading msgspec (``zapledger --help`` stays fast).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from ..exceptions import BadResponseError
-from ._history import (
-    Gap,
-    History,
-    HistoryRecord,
-    Resolution,
-    build_history,
-    decode_history,
-    find_gaps,
-    parse_history,
-)
-from ._status import (
-    ChargeStatus,
-    CommandState,
-    CtClamp,
-    DeviceStatus,
-    LockFlags,
-    PlugStatus,
-    SiteStatus,
-    SmartBoost,
-    ZappiMode,
-    ZappiStatus,
-    decode_status,
-    decode_zappi,
-    parse_status,
-    parse_zappi,
-)
-from ._wire import (
-    FREQUENCY_PLAUSIBLE_HZ,
-    J_PER_KWH,
-    VOLTAGE_PLAUSIBLE_V,
-    decode_json,
-    joules_to_kwh,
-)
+from ._enums import DsmrVersion, ExportFormat, ExportResolution, MeterFileFormat, Period, Resolution
+
+if TYPE_CHECKING:
+    from ._decode import (
+        decode_any,
+    )
+    from ._energy import (
+        ENERGY_FIELDS,
+        Energy,
+        EnergyBucket,
+    )
+    from ._history import (
+        Gap,
+        History,
+        HistoryRecord,
+        build_history,
+        decode_history,
+        find_gaps,
+        parse_history,
+    )
+    from ._records import (
+        Device,
+        MeterReading,
+        StatusSnapshot,
+    )
+    from ._status import (
+        ChargeStatus,
+        CommandState,
+        CtClamp,
+        DeviceStatus,
+        LockFlags,
+        PlugStatus,
+        SiteStatus,
+        SmartBoost,
+        ZappiMode,
+        ZappiStatus,
+        decode_status,
+        decode_zappi,
+        parse_status,
+        parse_zappi,
+    )
+    from ._wire import (
+        FREQUENCY_PLAUSIBLE_HZ,
+        J_PER_KWH,
+        VOLTAGE_PLAUSIBLE_V,
+        decode_json,
+        joules_to_kwh,
+    )
+
+_LAZY = {
+    "Gap": "_history",
+    "History": "_history",
+    "HistoryRecord": "_history",
+    "build_history": "_history",
+    "decode_history": "_history",
+    "find_gaps": "_history",
+    "parse_history": "_history",
+    "ChargeStatus": "_status",
+    "CommandState": "_status",
+    "CtClamp": "_status",
+    "DeviceStatus": "_status",
+    "LockFlags": "_status",
+    "PlugStatus": "_status",
+    "SiteStatus": "_status",
+    "SmartBoost": "_status",
+    "ZappiMode": "_status",
+    "ZappiStatus": "_status",
+    "decode_status": "_status",
+    "decode_zappi": "_status",
+    "parse_status": "_status",
+    "parse_zappi": "_status",
+    "FREQUENCY_PLAUSIBLE_HZ": "_wire",
+    "J_PER_KWH": "_wire",
+    "VOLTAGE_PLAUSIBLE_V": "_wire",
+    "decode_json": "_wire",
+    "joules_to_kwh": "_wire",
+    "ENERGY_FIELDS": "_energy",
+    "Energy": "_energy",
+    "EnergyBucket": "_energy",
+    "Device": "_records",
+    "MeterReading": "_records",
+    "StatusSnapshot": "_records",
+    "decode_any": "_decode",
+}
 
 __all__ = [
+    "ENERGY_FIELDS",
     "FREQUENCY_PLAUSIBLE_HZ",
     "J_PER_KWH",
     "VOLTAGE_PLAUSIBLE_V",
     "ChargeStatus",
     "CommandState",
     "CtClamp",
+    "Device",
     "DeviceStatus",
+    "DsmrVersion",
+    "Energy",
+    "EnergyBucket",
+    "ExportFormat",
+    "ExportResolution",
     "Gap",
     "History",
     "HistoryRecord",
     "LockFlags",
+    "MeterFileFormat",
+    "MeterReading",
+    "Period",
     "PlugStatus",
     "Resolution",
     "SiteStatus",
     "SmartBoost",
+    "StatusSnapshot",
     "ZappiMode",
     "ZappiStatus",
     "build_history",
@@ -76,29 +142,10 @@ __all__ = [
 ]
 
 
-def decode_any(data: bytes | str, *, name: str = "payload") -> SiteStatus | History:
-    """Decode a saved jstatus / jday / jdayhour payload, recognising which it is.
-
-    The file name decides when it says ``jdayhour`` or ``jday``; otherwise a history whose records
-    carry minutes (or more than 25 records) is per-minute, else per-hour.
-    """
-    payload = decode_json(data, endpoint=name)
-    is_history = (
-        isinstance(payload, Mapping) and len(payload) == 1 and next(iter(payload)).startswith("U")
-    )
-    if not is_history:
-        return parse_status(payload)
-    if "jdayhour" in name:
-        resolution = Resolution.HOUR
-    elif "jday" in name:
-        resolution = Resolution.MINUTE
-    else:
-        records = next(iter(payload.values()))
-        per_minute = isinstance(records, list) and (
-            len(records) > 25 or any(isinstance(r, Mapping) and r.get("min") for r in records)
-        )
-        resolution = Resolution.MINUTE if per_minute else Resolution.HOUR
-    try:
-        return parse_history(payload, resolution)
-    except BadResponseError as exc:
-        raise BadResponseError(f"{name}: {exc}", endpoint=name) from None
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

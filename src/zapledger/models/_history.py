@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,18 +10,9 @@ from typing import Any
 import msgspec
 
 from ..exceptions import BadResponseError
+from ._energy import Energy
+from ._enums import Resolution
 from ._wire import FREQUENCY_PLAUSIBLE_HZ, VOLTAGE_PLAUSIBLE_V, _iso, _reject_html
-
-
-class Resolution(enum.StrEnum):
-    """History resolution: one record per minute or per hour."""
-
-    MINUTE = "minute"
-    HOUR = "hour"
-
-    @property
-    def seconds(self) -> int:
-        return 60 if self is Resolution.MINUTE else 3600
 
 
 class _WireRecord(msgspec.Struct, gc=False):
@@ -86,6 +76,18 @@ class HistoryRecord(msgspec.Struct, frozen=True, gc=False):
     def boosted_j(self) -> int:
         """Grid energy boosted into the EV on purpose, all phases/devices."""
         return self.boosted_h1_j + self.boosted_h2_j + self.boosted_h3_j
+
+    @property
+    def energy(self) -> Energy:
+        """The record's energy in the one type reports and the store sum."""
+        return Energy(
+            self.import_j,
+            self.export_j,
+            self.generation_j,
+            self.generation_negative_j,
+            self.diverted_j,
+            self.boosted_j,
+        )
 
     @property
     def voltage_suspect(self) -> bool:

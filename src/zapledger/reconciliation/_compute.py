@@ -21,8 +21,9 @@ from ..meters import (
     channel_hours,
     hour_starts,
 )
-from ..models import Resolution, joules_to_kwh
-from ..store import EnergyRow, MeterReading, Store
+from ..models import Energy, MeterReading, Period, Resolution, joules_to_kwh
+from ..ranges import resolve_range
+from ..store import Store
 from ._results import (
     PAIRS,
     REASON_METER_GAP,
@@ -30,7 +31,6 @@ from ._results import (
     REASON_NOT_FINAL,
     REASON_ZAPPI_MISSING,
     Comparison,
-    Granularity,
     Pair,
     PairSummary,
     ReconcileReport,
@@ -51,7 +51,7 @@ _MINUTES_PER_HOUR = 60
 
 @dataclass(slots=True)
 class _ZappiHour:
-    energy: EnergyRow | None
+    energy: Energy | None
     complete: bool
     final: bool
 
@@ -68,12 +68,12 @@ class _Hour:
 
 def reconcile(
     store: Store,
-    serial: str | None,
-    first_day: date,
-    last_day: date,
+    first_day: date | None,
+    last_day: date | None,
     tz: str,
     *,
-    by: Granularity | str = Granularity.DAY,
+    serial: str | None = None,
+    period: Period | str = Period.DAY,
     tolerance_pct: float = DEFAULT_TOLERANCE_PCT,
     min_flag_kwh: float = MIN_FLAG_KWH,
     meter_ids: Sequence[str] | None = None,
@@ -87,10 +87,9 @@ def reconcile(
     limits the meters used (default: all). Pairs whose meter channels have no readings are left
     out. Hours not comparable (see the ``REASON_*`` constants) never enter the summaries.
     """
-    granularity = Granularity(by)
+    granularity = Period(period)
     zone = parse_tz(tz)
-    if last_day < first_day:
-        raise ValueError("the last day is before the first")
+    first_day, last_day = resolve_range(store, first_day, last_day, tz, serial=serial, now=now)
     ws = local_day_window(first_day, zone, Resolution.HOUR)[0]
     we = local_day_window(last_day, zone, Resolution.HOUR)[1]
     hours = hour_starts(ws, we)
@@ -116,16 +115,16 @@ def reconcile(
             _compare(
                 pair,
                 [ph],
-                _label(ph.start, Granularity.HOUR, zone.key),
+                _label(ph.start, Period.HOUR, zone.key),
                 tolerance_pct,
                 min_flag_kwh,
             )
             for ph in pair_hours
         ]
-        daily = _group(pair, pair_hours, Granularity.DAY, zone.key, tolerance_pct, min_flag_kwh)
-        if granularity is Granularity.HOUR:
+        daily = _group(pair, pair_hours, Period.DAY, zone.key, tolerance_pct, min_flag_kwh)
+        if granularity is Period.HOUR:
             rows.extend(hourly)
-        elif granularity is Granularity.DAY:
+        elif granularity is Period.DAY:
             rows.extend(daily)
         else:
             rows.extend(
@@ -139,7 +138,7 @@ def reconcile(
         tz=zone.key,
         first_day=first_day,
         last_day=last_day,
-        by=granularity,
+        period=granularity,
         tolerance_pct=tolerance_pct,
         rows=tuple(rows),
         days=tuple(days),
@@ -149,17 +148,15 @@ def reconcile(
 
 
 def reconcile_summary(
-    store: Store, serial: str | None, start: date | datetime, end: date | datetime, tz: str
+    store: Store,
+    first_day: date | None,
+    last_day: date | None,
+    tz: str,
+    *,
+    serial: str | None = None,
 ) -> ReconcileReport:
-    """The reconciliation of a span by day, as the demo shows it (``end`` is the last day).
-
-    Aware datetimes are taken as the local days they fall on.
-    """
-
-    def day(value: date | datetime) -> date:
-        return to_local(value, tz).date() if isinstance(value, datetime) else value
-
-    return reconcile(store, serial, day(start), day(end), tz, by=Granularity.DAY)
+    """The reconciliation of the days by day, as the demo and the HTML report show it."""
+    return reconcile(store, first_day, last_day, tz, serial=serial, period=Period.DAY)
 
 
 # --- the zappi side -------------------------------------------------------------------------
@@ -198,7 +195,7 @@ def _zappi_hours(
             row, res, complete = None, Resolution.HOUR, False
         known = final[res].get(day)
         is_final = known if known is not None else is_settled(day, tz, now)
-        out[h] = _ZappiHour(row, complete, is_final)
+        out[h] = _ZappiHour(None if row is None else row.energy, complete, is_final)
     return out
 
 
@@ -206,10 +203,7 @@ def _final_days(
     store: Store, serial: str | None, resolution: Resolution, since: date, until: date
 ) -> dict[date, bool]:
     """Whether each synced local day is final (all zappis' days, when serial is None)."""
-    if serial is not None:
-        serials = [serial]
-    else:
-        serials = [sn for sn, kind, _ in store.devices() if kind.lower() == "zappi"]
+    serials = [serial] if serial is not None else store.zappi_serials()
     final: dict[date, bool] = {}
     for sn in serials:
         for day, state in store.sync_states(sn, resolution, since, until).items():
@@ -320,19 +314,21 @@ def _compare(
     )
 
 
-def _label(h: datetime, granularity: Granularity, tz: str) -> str:
+def _label(h: datetime, granularity: Period, tz: str) -> str:
     local = to_local(h, tz)
-    if granularity is Granularity.HOUR:
+    if granularity is Period.HOUR:
         return local.isoformat(timespec="minutes")
-    if granularity is Granularity.DAY:
+    if granularity is Period.DAY:
         return local.date().isoformat()
-    return f"{local.year:04d}-{local.month:02d}"
+    if granularity is Period.MONTH:
+        return f"{local.year:04d}-{local.month:02d}"
+    return f"{local.year:04d}"
 
 
 def _group(
     pair: Pair,
     hours: Sequence[_Hour],
-    granularity: Granularity,
+    granularity: Period,
     tz: str,
     tolerance_pct: float,
     min_flag_kwh: float,

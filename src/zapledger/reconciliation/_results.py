@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from ..store import EnergyRow
+from ..models import Energy, Period
 
 __all__ = [
     "PAIRS",
@@ -17,7 +16,6 @@ __all__ = [
     "REASON_NOT_FINAL",
     "REASON_ZAPPI_MISSING",
     "Comparison",
-    "Granularity",
     "Pair",
     "PairSummary",
     "ReconcileReport",
@@ -30,12 +28,6 @@ REASON_METER_RESET = "meter reset"
 REASON_NOT_FINAL = "not yet final"
 
 
-class Granularity(enum.StrEnum):
-    HOUR = "hour"
-    DAY = "day"
-    MONTH = "month"
-
-
 @dataclass(frozen=True, slots=True)
 class Pair:
     """A zappi quantity and the meter channels that measure the same energy."""
@@ -44,14 +36,14 @@ class Pair:
     zappi_label: str
     meter_label: str
     channels: tuple[str, ...]
-    zappi_j: Callable[[EnergyRow], int] = field(repr=False, compare=False)
+    zappi_j: Callable[[Energy], int] = field(repr=False, compare=False)
 
 
 PAIRS: tuple[Pair, ...] = (
-    Pair("import", "imp", "P1 import T1+T2", ("import_t1", "import_t2"), lambda r: r.import_j),
-    Pair("export", "exp", "P1 export T1+T2", ("export_t1", "export_t2"), lambda r: r.export_j),
-    Pair("generation", "gep", "PV meter", ("pv",), lambda r: r.generation_j),
-    Pair("ev", "h1d+h1b", "EV meter", ("ev",), lambda r: r.diverted_j + r.boosted_j),
+    Pair("import", "imp", "P1 import T1+T2", ("import_t1", "import_t2"), lambda e: e.import_j),
+    Pair("export", "exp", "P1 export T1+T2", ("export_t1", "export_t2"), lambda e: e.export_j),
+    Pair("generation", "gep", "PV meter", ("pv",), lambda e: e.generation_j),
+    Pair("ev", "h1d+h1b", "EV meter", ("ev",), lambda e: e.ev_j),
 )
 
 
@@ -154,7 +146,7 @@ class ReconcileReport:
     tz: str
     first_day: date
     last_day: date
-    by: Granularity
+    period: Period
     tolerance_pct: float
     rows: tuple[Comparison, ...]
     days: tuple[Comparison, ...]
@@ -177,7 +169,7 @@ class ReconcileReport:
             "tz": self.tz,
             "from": self.first_day.isoformat(),
             "to": self.last_day.isoformat(),
-            "by": self.by.value,
+            "period": self.period.value,
             "tolerance_pct": self.tolerance_pct,
             "meter_ids": list(self.meter_ids),
             "summaries": [s.as_dict() for s in self.summaries],

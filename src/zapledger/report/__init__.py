@@ -1,11 +1,11 @@
 """The energy balance of stored history: tables, charts, an HTML page and exports.
 
 Reads the store only, never the network. Inside, energy is integer joules and time aware UTC;
-kWh and local time appear at the edges (``joules_to_kwh``, ``history.to_local``). matplotlib,
+kWh and local time appear at the edges (``joules_to_kwh``, ``localtime.to_local``). matplotlib,
 jinja2 and pyarrow are imported only by the functions that need them.
 
->>> report = balance(store, date(2024, 3, 1), date(2024, 3, 31), "Europe/London", "day")
->>> write_html_report(store, "out", date(2024, 3, 1), date(2024, 3, 31), "Europe/London")
+>>> report = balance(store, date(2024, 3, 1), date(2024, 3, 31), "Europe/London", period="day")
+>>> write_html_report(store, date(2024, 3, 1), date(2024, 3, 31), "Europe/London", out_dir="out")
 """
 
 from __future__ import annotations
@@ -16,17 +16,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._balance import BalanceReport, Period, PeriodBalance, aggregate, balance, period_spans
-from ._export import (
-    EXPORT_COLUMNS,
-    ExportFormat,
-    ExportResolution,
-    export_rows,
-    write_export,
-)
+from ._balance import BalanceReport, PeriodBalance, aggregate, balance, period_spans
+from ._export import EXPORT_COLUMNS, export_rows, write_export
 from ._series import (
     Coverage,
-    Energy,
     HourlySeries,
     HourSlot,
     SlotStatus,
@@ -42,12 +35,8 @@ __all__ = [
     "EXPORT_COLUMNS",
     "BalanceReport",
     "Coverage",
-    "Energy",
-    "ExportFormat",
-    "ExportResolution",
     "HourSlot",
     "HourlySeries",
-    "Period",
     "PeriodBalance",
     "SlotStatus",
     "aggregate",
@@ -67,18 +56,18 @@ __all__ = [
 
 def write_html_report(
     store: Store,
-    out_dir: Path | str,
-    start: date,
-    end: date,
+    first_day: date | None,
+    last_day: date | None,
     tz: str,
-    serial: str | None = None,
     *,
+    out_dir: Path | str,
+    serial: str | None = None,
     now: datetime | None = None,
 ) -> Path:
-    """Write the self-contained HTML report of the local days ``start``..``end`` (inclusive)."""
+    """Write the self-contained HTML report of the local days ``first_day``..``last_day``."""
     from ._html import write_html_report as _write
 
-    return _write(store, out_dir, start, end, tz, serial, now=now)
+    return _write(store, first_day, last_day, tz, out_dir=out_dir, serial=serial, now=now)
 
 
 def charts_of_day(

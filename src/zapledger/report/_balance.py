@@ -8,34 +8,24 @@ in ``docs/formulas.md``.
 
 from __future__ import annotations
 
-import enum
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ..localtime import local_day_window, to_local
-from ..models import Resolution
+from ..models import Energy, Period, Resolution
+from ..ranges import resolve_range
 from ..store import Store
-from ._series import HOUR, Coverage, Energy, HourlySeries, hourly_series, utc_hours
+from ._series import HOUR, Coverage, HourlySeries, hourly_series, utc_hours
 
 __all__ = [
     "BalanceReport",
-    "Period",
     "PeriodBalance",
     "aggregate",
     "balance",
     "period_spans",
 ]
-
-
-class Period(enum.StrEnum):
-    """How a report groups hours: local hours, days, months or years."""
-
-    HOUR = "hour"
-    DAY = "day"
-    MONTH = "month"
-    YEAR = "year"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,17 +163,23 @@ def aggregate(
 
 def balance(
     store: Store,
-    first_day: date,
-    last_day: date,
+    first_day: date | None,
+    last_day: date | None,
     tz: str,
-    period: Period | str = Period.DAY,
     *,
+    period: Period | str = Period.DAY,
     serial: str | None = None,
     now: datetime | None = None,
 ) -> BalanceReport:
     """The balance per ``period`` of the local days ``first_day``..``last_day`` (both included).
 
-    This is what ``zapledger report`` prints. Reads the store only.
+    ``None`` opens the range as :func:`zapledger.ranges.resolve_range` says: up to today, from
+    the period's usual window but not before the first stored record. This is what
+    ``zapledger report`` prints. Reads the store only.
     """
+    period = Period(period)
+    first_day, last_day = resolve_range(
+        store, first_day, last_day, tz, serial=serial, period=period, now=now
+    )
     series = hourly_series(store, first_day, last_day, tz, serial=serial, now=now)
-    return aggregate(series, Period(period), first_day, last_day, tz, serial=serial)
+    return aggregate(series, period, first_day, last_day, tz, serial=serial)

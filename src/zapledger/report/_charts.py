@@ -18,8 +18,8 @@ from math import nan
 from typing import TYPE_CHECKING, Any
 
 from ..localtime import local_day_window, to_local
-from ..models import Resolution, joules_to_kwh
-from ._balance import Period, PeriodBalance, aggregate
+from ..models import Period, Resolution, joules_to_kwh
+from ._balance import PeriodBalance, aggregate
 from ._series import HourlySeries, slots_between
 
 if TYPE_CHECKING:

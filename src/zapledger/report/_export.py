@@ -7,7 +7,6 @@ a renamed or removed one. Rows are streamed: a minute export of years never sits
 from __future__ import annotations
 
 import csv
-import enum
 import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -16,31 +15,25 @@ from typing import IO, Any
 
 from ..exceptions import ConfigError
 from ..localtime import local_day_window, to_local
-from ..models import Resolution, joules_to_kwh
+from ..models import (
+    Energy,
+    ExportFormat,
+    ExportResolution,
+    Period,
+    Resolution,
+    joules_to_kwh,
+)
+from ..ranges import resolve_range
 from ..store import Store
-from ._balance import Period, aggregate
-from ._series import Energy, SlotStatus, hourly_series
+from ._balance import aggregate
+from ._series import SlotStatus, hourly_series
 
 __all__ = [
     "ENERGY_COLUMNS",
     "EXPORT_COLUMNS",
-    "ExportFormat",
-    "ExportResolution",
     "export_rows",
     "write_export",
 ]
-
-
-class ExportResolution(enum.StrEnum):
-    MINUTE = "minute"
-    HOUR = "hour"
-    DAY = "day"
-
-
-class ExportFormat(enum.StrEnum):
-    CSV = "csv"
-    JSONL = "jsonl"
-    PARQUET = "parquet"
 
 
 #: Energy columns, each exported in joules (``_j``, integer) and kWh (``_kwh``, float).
@@ -121,11 +114,11 @@ def _row(
 
 def export_rows(
     store: Store,
-    resolution: ExportResolution | str,
-    first_day: date,
-    last_day: date,
+    first_day: date | None,
+    last_day: date | None,
     tz: str,
     *,
+    resolution: ExportResolution | str = ExportResolution.HOUR,
     serial: str | None = None,
     now: datetime | None = None,
 ) -> Iterator[dict[str, Any]]:
@@ -133,15 +126,29 @@ def export_rows(
 
     minute: the stored minute records (summed over devices when ``serial`` is None); hour: the
     report's hours (hourly record, else the minute sum), hours without data left out; day: every
-    local day, with ``complete`` false where hours are missing, partial or not final.
+    local day, with ``complete`` false where hours are missing, partial or not final. An open
+    range is filled in as for a day report (:func:`zapledger.ranges.resolve_range`).
     """
     res = ExportResolution(resolution)
+    first_day, last_day = resolve_range(store, first_day, last_day, tz, serial=serial, now=now)
+    return _rows(store, first_day, last_day, tz, res, serial, now)
+
+
+def _rows(
+    store: Store,
+    first_day: date,
+    last_day: date,
+    tz: str,
+    res: ExportResolution,
+    serial: str | None,
+    now: datetime | None,
+) -> Iterator[dict[str, Any]]:
     if res is ExportResolution.MINUTE:
         start = local_day_window(first_day, tz, Resolution.MINUTE)[0]
         end = local_day_window(last_day, tz, Resolution.MINUTE)[1]
         devices = 1
         if serial is None:
-            devices = max(1, sum(1 for _s, kind, _n in store.devices() if kind == "zappi"))
+            devices = max(1, len(store.zappi_serials()))
         step = Resolution.MINUTE.seconds
         at = start
         while at < end:  # a week per query keeps memory flat over years of minutes
@@ -156,7 +163,7 @@ def export_rows(
                     "minute",
                     r.records,
                     r.records >= devices,
-                    Energy.of_row(r),
+                    r.energy,
                 )
             at = upto
         return

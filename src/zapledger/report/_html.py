@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..models import joules_to_kwh
+from ..models import Period, joules_to_kwh
+from ..ranges import resolve_range
 from ..store import Store
-from ._balance import BalanceReport, Period, aggregate
+from ._balance import BalanceReport, aggregate
 from ._charts import Chart, day_chart, days_chart, months_chart, profile_chart, years_chart
 from ._series import HourlySeries, SlotStatus, hourly_series
 
@@ -91,7 +92,7 @@ def _reconciliation(
         return None, None, None
     from ..reconciliation import reconcile_summary, render_chart
 
-    result = reconcile_summary(store, serial, first, last, tz)
+    result = reconcile_summary(store, first, last, tz, serial=serial)
     if not result.summaries:
         return None, "Meter readings exist, but none cover these days.", None
     with tempfile.TemporaryDirectory(prefix="zapledger-") as tmp:
@@ -101,8 +102,8 @@ def _reconciliation(
 
 def build_report_page(
     store: Store,
-    first_day: date,
-    last_day: date,
+    first_day: date | None,
+    last_day: date | None,
     tz: str,
     *,
     serial: str | None = None,
@@ -110,6 +111,7 @@ def build_report_page(
 ) -> ReportPage:
     """Compute the tables and charts of the page from the store (one series of hours)."""
     now = now or datetime.now(UTC)
+    first_day, last_day = resolve_range(store, first_day, last_day, tz, serial=serial, now=now)
     series = hourly_series(store, first_day, last_day, tz, serial=serial, now=now)
     period = Period.DAY if (last_day - first_day).days < DAILY_MAX_DAYS else Period.MONTH
     report = aggregate(series, period, first_day, last_day, tz, serial=serial)
@@ -272,21 +274,20 @@ def render_html(page: ReportPage) -> str:
 
 def write_html_report(
     store: Store,
-    out_dir: Path | str,
-    start: date,
-    end: date,
+    first_day: date | None,
+    last_day: date | None,
     tz: str,
-    serial: str | None = None,
     *,
+    out_dir: Path | str,
+    serial: str | None = None,
     now: datetime | None = None,
 ) -> Path:
-    """Write the report of the local days ``start``..``end`` (both included) into ``out_dir``.
+    """Write the report of the local days ``first_day``..``last_day`` into ``out_dir``.
 
-    Returns the path of the page, ``report-<start>_<end>.html``; the folder is created.
+    Returns the path of the page, ``report-<first>_<last>.html``; the folder is created.
     """
-    if end < start:
-        start, end = end, start
-    page = build_report_page(store, start, end, tz, serial=serial, now=now)
+    page = build_report_page(store, first_day, last_day, tz, serial=serial, now=now)
+    start, end = page.report.first_day, page.report.last_day
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"report-{start.isoformat()}_{end.isoformat()}.html"

@@ -18,14 +18,13 @@ from typing import Any
 import msgspec
 
 from ..localtime import local_day_window
-from ..models import Resolution, joules_to_kwh
-from ..store import ENERGY_FIELDS, EnergyRow, Store
+from ..models import Energy, EnergyBucket, Resolution
+from ..store import Store
 
 __all__ = [
     "HOUR",
     "MINUTES_PER_HOUR",
     "Coverage",
-    "Energy",
     "HourSlot",
     "HourlySeries",
     "SlotStatus",
@@ -49,112 +48,6 @@ class SlotStatus(enum.StrEnum):
     PARTIAL = "partial"  # some minute records summed: the hour is under-counted
     MISSING = "missing"  # no record at all
     FUTURE = "future"  # the hour has not ended yet
-
-
-class Energy(msgspec.Struct, frozen=True, gc=False):
-    """Summed energies in integer joules, with the derived balance (see docs/formulas.md)."""
-
-    import_j: int = 0
-    export_j: int = 0
-    generation_j: int = 0
-    generation_negative_j: int = 0
-    diverted_j: int = 0
-    boosted_j: int = 0
-
-    @classmethod
-    def of_row(cls, row: EnergyRow) -> Energy:
-        return cls(
-            row.import_j,
-            row.export_j,
-            row.generation_j,
-            row.generation_negative_j,
-            row.diverted_j,
-            row.boosted_j,
-        )
-
-    @classmethod
-    def total(cls, items: Iterable[Energy]) -> Energy:
-        sums = [0] * len(ENERGY_FIELDS)
-        for e in items:
-            sums[0] += e.import_j
-            sums[1] += e.export_j
-            sums[2] += e.generation_j
-            sums[3] += e.generation_negative_j
-            sums[4] += e.diverted_j
-            sums[5] += e.boosted_j
-        return cls(*sums)
-
-    def __add__(self, other: Energy) -> Energy:
-        return Energy.total((self, other))
-
-    @property
-    def ev_j(self) -> int:
-        """Everything that went into the EV: diverted (solar) plus boosted (grid)."""
-        return self.diverted_j + self.boosted_j
-
-    @property
-    def consumption_j(self) -> int:
-        """Everything used on site, EV and the inverter's standby included."""
-        return self.generation_j + self.import_j - self.export_j
-
-    @property
-    def house_j(self) -> int:
-        """Site consumption without the EV (the inverter's standby ``gen`` is part of it)."""
-        return self.consumption_j - self.ev_j
-
-    @property
-    def self_consumed_j(self) -> int:
-        """Generated energy used on site rather than exported."""
-        return self.generation_j - self.export_j
-
-    @property
-    def self_consumption_rate(self) -> float | None:
-        """Share of the generation used on site; None without generation."""
-        gen = self.generation_j
-        return self.self_consumed_j / gen if gen > 0 else None
-
-    @property
-    def self_sufficiency_rate(self) -> float | None:
-        """Share of the consumption covered by own generation; None without consumption."""
-        use = self.consumption_j
-        return self.self_consumed_j / use if use > 0 else None
-
-    @property
-    def ev_solar_share(self) -> float | None:
-        """Share of the EV's energy that was diverted surplus; None when the EV took nothing."""
-        ev = self.ev_j
-        return self.diverted_j / ev if ev > 0 else None
-
-    def joules(self) -> dict[str, int]:
-        """Stored and derived sums in joules, by column name."""
-        return {
-            "import_j": self.import_j,
-            "export_j": self.export_j,
-            "generation_j": self.generation_j,
-            "generation_negative_j": self.generation_negative_j,
-            "diverted_j": self.diverted_j,
-            "boosted_j": self.boosted_j,
-            "ev_j": self.ev_j,
-            "house_j": self.house_j,
-            "consumption_j": self.consumption_j,
-            "self_consumed_j": self.self_consumed_j,
-        }
-
-    def rates(self) -> dict[str, float | None]:
-        return {
-            "self_consumption_rate": self.self_consumption_rate,
-            "self_sufficiency_rate": self.self_sufficiency_rate,
-            "ev_solar_share": self.ev_solar_share,
-        }
-
-    def as_dict(self) -> dict[str, Any]:
-        """Joules, kWh (the display edge) and the rates."""
-        out: dict[str, Any] = {}
-        joules = self.joules()
-        out.update(joules)
-        out.update({k[:-2] + "_kwh": joules_to_kwh(v) for k, v in joules.items()})
-        out.update(self.rates())
-        return out
 
 
 class HourSlot(msgspec.Struct, frozen=True, gc=False):
@@ -307,8 +200,8 @@ def _hours_in(windows: Sequence[tuple[datetime, datetime]]) -> set[datetime]:
 def merge_hours(
     start: datetime,
     end: datetime,
-    hour_rows: Iterable[EnergyRow],
-    minute_rows: Iterable[EnergyRow],
+    hour_rows: Iterable[EnergyBucket],
+    minute_rows: Iterable[EnergyBucket],
     *,
     now: datetime,
     devices: int = 1,
@@ -329,7 +222,7 @@ def merge_hours(
     for at in utc_hours(start, end):
         h = by_hour.get(at)
         m = by_minute.get(at)
-        row: EnergyRow | None
+        row: EnergyBucket | None
         if h is not None and h.records >= devices:
             row, status = h, SlotStatus.HOUR
         elif m is not None and m.records >= full_minutes:
@@ -342,7 +235,7 @@ def merge_hours(
             slots.append(HourSlot(at, Energy(), status, 0))
             continue
         assert row is not None  # one of h and m is set on this branch
-        slots.append(HourSlot(at, Energy.of_row(row), status, row.records, at in not_final))
+        slots.append(HourSlot(at, row.energy, status, row.records, at in not_final))
     return tuple(slots)
 
 
@@ -350,7 +243,7 @@ def _sync_notes_and_windows(
     store: Store, serial: str | None, first_day: date, last_day: date
 ) -> tuple[list[tuple[datetime, datetime]], list[str]]:
     """Windows of days that are not final yet, and notes on failed or imperfect fetches."""
-    serials = [serial] if serial is not None else [s for s, _t, _n in store.devices()]
+    serials = [serial] if serial is not None else [d.serial for d in store.devices()]
     windows: list[tuple[datetime, datetime]] = []
     notes: list[str] = []
     since, until = first_day - timedelta(days=1), last_day + timedelta(days=1)
@@ -402,7 +295,7 @@ def hourly_series(
         devices = max(r.records for r in hour_rows)
     have = {r.start for r in hour_rows if r.records >= devices}
     gaps = [h for h in utc_hours(start, min(end, now)) if h not in have]
-    minute_rows: list[EnergyRow] = []
+    minute_rows: list[EnergyBucket] = []
     spans = _spans_of(gaps)
     if len(spans) > _MAX_FALLBACK_QUERIES:
         spans = [(spans[0][0], spans[-1][1])]

@@ -13,15 +13,12 @@ from pathlib import Path
 import platformdirs
 
 from ..exceptions import StoreError
-from ._api import ENERGY_FIELDS, EnergyRow, MeterReading, Store, SyncState
+from ._api import Store, SyncState
 from ._errors import redact_url
 from ._schema import LATEST_VERSION
 
 __all__ = [
-    "ENERGY_FIELDS",
     "SCHEMA_VERSION",
-    "EnergyRow",
-    "MeterReading",
     "Store",
     "SyncState",
     "default_db_path",

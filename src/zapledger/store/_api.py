@@ -9,11 +9,20 @@ import abc
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Self
+from typing import Self
 
-from ..models import History, HistoryRecord, Resolution, ZappiStatus
+from ..models import (
+    Device,
+    EnergyBucket,
+    History,
+    HistoryRecord,
+    MeterReading,
+    Resolution,
+    StatusSnapshot,
+    ZappiStatus,
+)
 
-__all__ = ["ENERGY_FIELDS", "EnergyRow", "MeterReading", "Store", "SyncState"]
+__all__ = ["Store", "SyncState"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,48 +43,6 @@ class SyncState:
     final: bool
     attempts: int
     error: str | None  # reason of the last failure, None once a fetch succeeded
-
-
-@dataclass(frozen=True, slots=True)
-class MeterReading:
-    """A totaliser reading of a household meter, in joules since the meter's own zero.
-
-    ``channel`` is one of ``import_t1``, ``import_t2``, ``export_t1``, ``export_t2``, ``pv``, ``ev``
-    (or a free name for other meters). ``source`` says where it came from (``dsmr``, ``csv``, …);
-    ``time_source`` is ``meter`` when the reading carries the meter's own time, else ``receive``.
-    """
-
-    meter_id: str
-    channel: str
-    timestamp: datetime
-    total_j: int
-    source: str
-    time_source: str = "meter"
-
-
-@dataclass(frozen=True, slots=True)
-class EnergyRow:
-    """Summed energy of one bucket (an hour, usually) from stored history, in joules."""
-
-    start: datetime
-    records: int
-    import_j: int
-    export_j: int
-    generation_j: int
-    generation_negative_j: int
-    diverted_j: int
-    boosted_j: int
-
-
-#: The joule fields of :class:`EnergyRow`, in order: what reports sum and quality checks compare.
-ENERGY_FIELDS: tuple[str, ...] = (
-    "import_j",
-    "export_j",
-    "generation_j",
-    "generation_negative_j",
-    "diverted_j",
-    "boosted_j",
-)
 
 
 class Store(abc.ABC):
@@ -101,15 +68,20 @@ class Store(abc.ABC):
     def upsert_device(self, serial: str, device_type: str, name: str | None = None) -> None: ...
 
     @abc.abstractmethod
-    def devices(self) -> list[tuple[str, str, str | None]]:
-        """(serial, device_type, name) of every known device."""
+    def devices(self) -> list[Device]:
+        """Every known device, by serial."""
+
+    def zappi_serials(self) -> list[str]:
+        """Serials of the stored zappis: what "every zappi" means for a report or a check."""
+        return [d.serial for d in self.devices() if d.is_zappi]
 
     @abc.abstractmethod
     def add_status(self, status: ZappiStatus, fetched_at: datetime) -> None:
         """Store a status snapshot: decoded columns plus raw JSON; idempotent on (serial, time)."""
 
     @abc.abstractmethod
-    def statuses(self, serial: str, start: datetime, end: datetime) -> list[dict[str, Any]]: ...
+    def statuses(self, serial: str, start: datetime, end: datetime) -> list[StatusSnapshot]:
+        """Snapshots with ``start <= timestamp < end``, in time order."""
 
     # history
     @abc.abstractmethod
@@ -161,12 +133,16 @@ class Store(abc.ABC):
         start: datetime,
         end: datetime,
         bucket_s: int = 3600,
-    ) -> Iterator[EnergyRow]:
+    ) -> Iterator[EnergyBucket]:
         """Energy summed in the database per ``bucket_s`` (UTC-aligned), for reports.
 
         ``serial=None`` sums every zappi, except the site-wide import/export/generation, which
         are taken from one device only (they are seen by each device on the grid CT).
         """
+
+    @abc.abstractmethod
+    def first_record_time(self, serial: str | None = None) -> datetime | None:
+        """Start of the earliest stored history record of either resolution, if any."""
 
     @abc.abstractmethod
     def count_history(self, serial: str | None, resolution: Resolution) -> int: ...

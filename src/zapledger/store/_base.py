@@ -19,9 +19,20 @@ from typing import Any, ClassVar
 import msgspec
 
 from ..exceptions import StoreError
-from ..models import History, HistoryRecord, Resolution, ZappiStatus
+from ..models import (
+    Device,
+    Energy,
+    EnergyBucket,
+    History,
+    HistoryRecord,
+    MeterReading,
+    Resolution,
+    StatusSnapshot,
+    ZappiStatus,
+)
 from . import _sql
-from ._api import EnergyRow, MeterReading, Store, SyncState
+from ._api import Store, SyncState
+from ._combine import combine_devices, merge_adjacent
 from ._convert import (
     Row,
     day_start_utc,
@@ -31,7 +42,6 @@ from ._convert import (
     history_rows,
     utc,
 )
-from ._energy import combine_devices, merge_adjacent
 from ._errors import store_error
 from ._schema import (
     HISTORY_COLUMNS,
@@ -158,10 +168,10 @@ class SqlStore(Store):
         with self._guard("writing a device"), self._transaction():
             self._execute(_sql.device_upsert(self.dialect), (serial, device_type, name))
 
-    def devices(self) -> list[tuple[str, str, str | None]]:
+    def devices(self) -> list[Device]:
         with self._guard("reading devices"):
             rows = self._fetchall("SELECT serial, device_type, name FROM devices ORDER BY serial")
-        return [(r[0], r[1], r[2]) for r in rows]
+        return [Device(r[0], r[1], r[2]) for r in rows]
 
     def add_status(self, status: ZappiStatus, fetched_at: datetime) -> None:
         """Keyed on the status's own time, or ``fetched_at`` when it carries none."""
@@ -185,7 +195,7 @@ class SqlStore(Store):
         with self._guard("writing a status"), self._transaction():
             self._execute(_sql.status_upsert(self.dialect), row)
 
-    def statuses(self, serial: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def statuses(self, serial: str, start: datetime, end: datetime) -> list[StatusSnapshot]:
         """Snapshots with ``start <= time < end`` in time order: decoded columns plus ``raw``."""
         cols = ("ts", *STATUS_COLUMNS)
         with self._guard("reading statuses"):
@@ -194,14 +204,13 @@ class SqlStore(Store):
                 "WHERE serial = ? AND ts >= ? AND ts < ? ORDER BY ts",
                 (serial, epoch_ceil(start), epoch_ceil(end)),
             )
-        out: list[dict[str, Any]] = []
+        out: list[StatusSnapshot] = []
         for row in rows:
-            item: dict[str, Any] = {"serial": serial}
-            item.update(zip(cols, row, strict=True))
+            item: dict[str, Any] = dict(zip(cols, row, strict=True))
             item["timestamp"] = utc(item.pop("ts"))
             item["fetched_at"] = utc(item["fetched_at"])
             item["raw"] = msgspec.json.decode(item["raw"])
-            out.append(item)
+            out.append(StatusSnapshot(serial=serial, **item))
         return out
 
     # --- history -----------------------------------------------------------------------------
@@ -362,7 +371,7 @@ class SqlStore(Store):
     def _bucket_sums(
         self, table: str, serial: str, resolution: Resolution, bucket_s: int, lo: int, hi: int
     ) -> list[Row]:
-        """One device's bucket rows (see ``_energy``), summed in the database, in time order."""
+        """One device's bucket rows (see ``_combine``), summed in the database, in time order."""
         if bucket_s <= resolution.seconds:
             sql = _sql.energy_rows(self.dialect, table)
             return merge_adjacent(self._fetchall(sql, (bucket_s, serial, lo, hi)))
@@ -375,12 +384,12 @@ class SqlStore(Store):
         start: datetime,
         end: datetime,
         bucket_s: int = 3600,
-    ) -> Iterator[EnergyRow]:
+    ) -> Iterator[EnergyBucket]:
         """Buckets that hold records, in time order; ``records`` counts rows of every device.
 
         With ``serial=None`` the site-wide import/export/generation of a bucket come from the
         lowest serial that reports any of them in it; diverted/boosted energy is summed (see
-        :func:`~zapledger.store._energy.combine_devices`).
+        :func:`~zapledger.store._combine.combine_devices`).
         """
         if bucket_s <= 0:
             raise ValueError(f"bucket_s must be positive, got {bucket_s}")
@@ -393,7 +402,20 @@ class SqlStore(Store):
             ]
         rows = combine_devices(per_device) if per_device else []
         from_ts = datetime.fromtimestamp
-        return iter([EnergyRow(from_ts(r[0], UTC), *r[1:]) for r in rows])
+        return iter([EnergyBucket(from_ts(r[0], UTC), r[1], Energy(*r[2:])) for r in rows])
+
+    def first_record_time(self, serial: str | None = None) -> datetime | None:
+        firsts: list[int] = []
+        with self._guard("reading history"), self._snapshot():
+            for table in HISTORY_TABLES.values():
+                # per serial, so each MIN walks the primary key instead of the table
+                for sn in [serial] if serial is not None else self._serials(table):
+                    (value,) = self._fetchall(
+                        f"SELECT MIN(ts) FROM {table} WHERE serial = ?", (sn,)
+                    )[0]
+                    if value is not None:
+                        firsts.append(int(value))
+        return datetime.fromtimestamp(min(firsts), UTC) if firsts else None
 
     def count_history(self, serial: str | None, resolution: Resolution) -> int:
         table = HISTORY_TABLES[resolution]
