@@ -1,20 +1,21 @@
-"""The cloud client against an in-process fake cloud (httpx.MockTransport) that checks digest auth.
+"""The cloud client against the simulator: a real HTTP server on 127.0.0.1 with digest auth.
 
-Retries run in stamina's test mode (no waits) unless a test measures the waits themselves.
+One fake cloud only: every case that crosses HTTP runs against ``zapledger.simulator`` and its
+scripted controls (forced faults, scripted answers, refusals and account moves), which speaks
+the wire format on its own. Only pure helpers (asn parsing, Retry-After parsing, the rate
+limiter, argument checks) are tested without it. Retries run in stamina's test mode (no waits)
+unless a test measures the waits themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import itertools
 import json
 import logging
+import socket
 import time as wallclock
-import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,18 +48,15 @@ from zapledger.exceptions import (
     ServerError,
 )
 from zapledger.models import Resolution, ZappiMode
+from zapledger.simulator import Answer, AsnHeader, Faults, QuirkRates, Simulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HUB = "10088888"
 KEY = "Sup3rSecretApiKey-4711"
-ZAPPI = "12345678"
-REALM = "MyEnergi Telemetry"
-DIRECTOR = "https://director.myenergi.net"
-HOME = "s18.myenergi.net"
-
-
-def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - digest auth is MD5
+ZAPPI, ZAPPI2 = "12345678", "12345679"
+#: The simulator's frozen clock: every day below is complete in its past.
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+STATUS = "/cgi-jstatus-*"
 
 
 def fixture(name: str) -> bytes:
@@ -85,149 +83,10 @@ def history_payload(serial: str, start: datetime, count: int, step_s: int, **ski
     return json.dumps({f"U{serial}": records}).encode()
 
 
-Reply = httpx.Response | Callable[[httpx.Request], httpx.Response]
-
-
-@dataclass
-class Seen:
-    at: float
-    host: str
-    port: int | None
-    path: str
-    authorized: bool
-    user_agent: str
-
-
-@dataclass
-class FakeCloud:
-    """A director and account servers speaking digest auth, with scripted failures."""
-
-    key: str = KEY
-    home: str = HOME
-    #: asn value sent on every response (None: no header); the director always names ``home``.
-    director_serves: bool = True
-    asn_header_name: str = "X_MYENERGI-asn"
-    asn_override: str | None = None
-    delay_s: float = 0.0
-    scripted: list[Reply] = field(default_factory=list)
-    routes: dict[str, Reply] = field(default_factory=dict)
-    seen: list[Seen] = field(default_factory=list)
-    in_flight: int = 0
-    max_in_flight: int = 0
-    nonce_counter: int = 0
-    #: Homes the account moves to, one each time a server refuses a request for not holding it.
-    moves_on_refusal: list[str] = field(default_factory=list)
-
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handle)
-
-    def _server(self, request: httpx.Request) -> str:
-        port = request.url.port
-        return request.url.host + (f":{port}" if port else "")
-
-    def _asn_headers(self) -> dict[str, str]:
-        value = self.asn_override if self.asn_override is not None else self.home
-        return {self.asn_header_name: value}
-
-    def _challenge(self) -> httpx.Response:
-        self.nonce_counter += 1
-        nonce = md5(f"nonce{self.nonce_counter}")
-        header = f'Digest realm="{REALM}", qop="auth", algorithm="MD5", nonce="{nonce}"'
-        return httpx.Response(
-            401, headers={"WWW-Authenticate": header, **self._asn_headers()}, text="Unauthorized"
-        )
-
-    def _authorized(self, request: httpx.Request) -> bool:
-        header = request.headers.get("authorization", "")
-        if not header.startswith("Digest "):
-            return False
-        fields = urllib.request.parse_keqv_list(urllib.request.parse_http_list(header[7:]))
-        if fields.get("username") != HUB or fields.get("realm") != REALM:
-            return False
-        if fields.get("qop") != "auth" or fields.get("uri") != request.url.raw_path.decode():
-            return False
-        ha1 = md5(f"{HUB}:{REALM}:{self.key}")
-        ha2 = md5(f"GET:{fields['uri']}")
-        expect = md5(
-            f"{ha1}:{fields['nonce']}:{fields['nc']}:{fields['cnonce']}:{fields['qop']}:{ha2}"
-        )
-        return fields.get("response") == expect
-
-    async def handle(self, request: httpx.Request) -> httpx.Response:
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if self.delay_s:
-                await asyncio.sleep(self.delay_s)
-            return self._respond(request)
-        finally:
-            self.in_flight -= 1
-
-    def _respond(self, request: httpx.Request) -> httpx.Response:
-        authorized = self._authorized(request)
-        path = request.url.raw_path.decode()
-        self.seen.append(
-            Seen(
-                wallclock.monotonic(),
-                request.url.host,
-                request.url.port,
-                path,
-                authorized,
-                request.headers.get("user-agent", ""),
-            )
-        )
-        if not authorized:
-            return self._challenge()
-        server = self._server(request)
-        if server != self.home and not (server.startswith("director") and self.director_serves):
-            # An authenticated request to a server that does not hold the account.
-            refusal = httpx.Response(401, headers=self._asn_headers(), text="wrong server")
-            if self.moves_on_refusal:
-                self.home = self.moves_on_refusal.pop(0)
-            return refusal
-        if self.scripted:
-            reply = self.scripted.pop(0)
-            response = reply(request) if callable(reply) else reply
-        else:
-            response = self._route(request, path)
-        for name, value in self._asn_headers().items():
-            response.headers.setdefault(name, value)
-        return response
-
-    def _route(self, request: httpx.Request, path: str) -> httpx.Response:
-        for prefix, reply in self.routes.items():
-            if path.startswith(prefix):
-                return reply(request) if callable(reply) else reply
-        if path == "/cgi-jstatus-*":
-            return httpx.Response(200, content=fixture("client_status_site.json"))
-        if path.startswith("/cgi-jstatus-Z"):
-            return httpx.Response(200, content=fixture("client_status_site.json"))
-        if path == "/cgi-get-app-key-":
-            return httpx.Response(200, content=fixture("client_app_key.json"))
-        if path.startswith(("/cgi-jday-", "/cgi-jdayhour-")):
-            return self._history(path)
-        if path.startswith(("/cgi-zappi-", "/cgi-set-", "/cgi-jlock-")):
-            return httpx.Response(200, json={"status": 0, "statustext": ""})
-        return httpx.Response(404, text="not found")
-
-    def _history(self, path: str) -> httpx.Response:
-        name, serial, *parts = path.lstrip("/").split("-")[1:]
-        hourly = name == "jdayhour"
-        step = 3600 if hourly else 60
-        nums = [int(p) for p in parts]
-        start = datetime(nums[0], nums[1], nums[2], tzinfo=UTC)
-        if len(nums) == 3:
-            count = 24 if hourly else 1440
-        elif hourly:
-            start += timedelta(hours=nums[3])
-            count = nums[4]
-        else:
-            start += timedelta(hours=nums[3], minutes=nums[4])
-            count = nums[5]
-        return httpx.Response(200, content=history_payload(serial[1:], start, count, step))
-
-    def authorized_paths(self) -> list[str]:
-        return [s.path for s in self.seen if s.authorized]
+def new_sim(**kw: Any) -> Simulator:
+    kw.setdefault("zappi_serials", (ZAPPI, ZAPPI2))
+    kw.setdefault("api_key", KEY)
+    return Simulator(hub_serial=HUB, now=NOW, quirk_rates=QuirkRates.none(), asn_servers=5, **kw)
 
 
 @pytest.fixture(autouse=True)
@@ -238,45 +97,54 @@ def _no_retry_waits() -> Iterator[None]:
 
 
 @pytest.fixture
-def cloud() -> FakeCloud:
-    return FakeCloud()
+def sim() -> Iterator[Simulator]:
+    with new_sim() as s:
+        yield s
 
 
-def make_client(cloud: FakeCloud, **kw: Any) -> Client:
+def make_client(sim: Simulator, **kw: Any) -> Client:
     kw.setdefault("rate_limit_per_s", None)
-    kw.setdefault("director_url", DIRECTOR)
-    return Client(HUB, KEY, transport=cloud.transport(), **kw)
+    kw.setdefault("timeout_s", 10)
+    return Client(HUB, KEY, director_url=sim.url, **kw)
 
 
 @pytest.fixture
-async def client(cloud: FakeCloud) -> AsyncIterator[Client]:
-    async with make_client(cloud) as c:
+async def client(sim: Simulator) -> AsyncIterator[Client]:
+    async with make_client(sim) as c:
         yield c
+
+
+def authorized_paths(sim: Simulator) -> list[str]:
+    return [r.path for r in sim.requests if r.authorized]
+
+
+async def warm(client: Client, sim: Simulator) -> None:
+    """Discover the server first, then forget the requests it took."""
+    await client.app_names()
+    sim.clear_requests()
 
 
 # --- discovery -------------------------------------------------------------------------------
 
 
-async def test_first_request_goes_to_the_director_then_to_the_asn(cloud: FakeCloud) -> None:
-    async with make_client(cloud) as client:
-        assert client.base_url == DIRECTOR
+async def test_first_request_goes_to_the_director_then_to_the_asn(sim: Simulator) -> None:
+    async with make_client(sim) as client:
+        assert client.base_url == sim.url
         await client.site_status()
-        assert client.base_url == f"https://{HOME}"
+        assert client.base_url == sim.asn_url == f"http://{sim.servers['asn1']}"
         await client.site_status()
-    hosts = [s.host for s in cloud.seen]
-    assert hosts[0] == "director.myenergi.net"
-    assert hosts[-1] == HOME
-    assert cloud.seen[0].path == "/cgi-jstatus-*"
+    seen = sim.requests
+    assert seen[0].server == "director" and seen[0].path == STATUS
+    assert seen[-1].server == "asn1"
 
 
-async def test_asn_keeps_the_scheme_and_takes_host_and_port() -> None:
-    cloud = FakeCloud(home="127.0.0.1:5678")
-    async with make_client(cloud, director_url="http://127.0.0.1:4000") as client:
+async def test_asn_keeps_the_scheme_and_takes_host_and_port(sim: Simulator) -> None:
+    async with make_client(sim) as client:
         await client.site_status()
-        assert client.base_url == "http://127.0.0.1:5678"
+        assert client.base_url == f"http://127.0.0.1:{sim.servers['asn1'].split(':')[1]}"
         await client.app_names()
-    assert (cloud.seen[-1].host, cloud.seen[-1].port) == ("127.0.0.1", 5678)
-    assert "127.0.0.1:5678" in repr(client)
+    assert f"{sim.requests[-1].server}:{sim.requests[-1].port}" == "asn1:" + sim.asn.split(":")[1]
+    assert sim.asn in repr(client)
 
 
 def test_server_from_asn() -> None:
@@ -289,133 +157,128 @@ def test_server_from_asn() -> None:
         assert server_from_asn(base, junk) is None
 
 
-async def test_asn_header_is_case_insensitive(cloud: FakeCloud) -> None:
-    cloud.asn_header_name = "x_myenergi-ASN"
-    async with make_client(cloud) as client:
+async def test_asn_header_is_case_insensitive(sim: Simulator) -> None:
+    sim.plan.asn_header = AsnHeader(name="x_myenergi-ASN")
+    async with make_client(sim) as client:
         await client.site_status()
-        assert client.base_url == f"https://{HOME}"
+        assert client.base_url == sim.asn_url
 
 
 @pytest.mark.parametrize("value", ["undefined", ""])
-async def test_undefined_or_empty_asn_is_ignored(cloud: FakeCloud, value: str) -> None:
-    cloud.asn_override = value
-    async with make_client(cloud) as client:
+async def test_undefined_or_empty_asn_is_ignored(sim: Simulator, value: str) -> None:
+    sim.plan.asn_header = AsnHeader(value=value)
+    async with make_client(sim) as client:
         await client.site_status()
-        assert client.base_url == DIRECTOR
+        assert client.base_url == sim.url
+    assert {r.server for r in sim.requests} == {"director"}
 
 
-async def test_asn_on_the_digest_challenge_is_followed(cloud: FakeCloud) -> None:
+async def test_asn_on_the_digest_challenge_is_followed(sim: Simulator) -> None:
     """Only the 401 challenge names the server; the director's 200 does not."""
-
-    def no_asn(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=fixture("client_status_site.json"))
-
-    cloud.routes["/cgi-jstatus-*"] = no_asn
-    cloud.asn_header_name = "X_MYENERGI-asn"
-    async with make_client(cloud) as client:
+    sim.answer(Answer(None, None, asn=AsnHeader(name=None)), count=None, path_contains=STATUS)
+    async with make_client(sim) as client:
         await client.site_status()
-        assert client.base_url == f"https://{HOME}"
+        assert client.base_url == sim.asn_url
 
 
-async def test_director_refusing_with_an_asn_is_retried_on_that_server(cloud: FakeCloud) -> None:
-    cloud.director_serves = False
-    async with make_client(cloud) as client:
+async def test_director_refusing_with_an_asn_is_retried_on_that_server(sim: Simulator) -> None:
+    sim.plan.director_refuses = True
+    async with make_client(sim) as client:
         status = await client.site_status()
-    assert status.zappi().serial == ZAPPI
-    assert cloud.seen[-1].host == HOME and cloud.seen[-1].authorized
+    assert [z.serial for z in status.zappis] == [ZAPPI, ZAPPI2]
+    last = sim.requests[-1]
+    assert last.server == "asn1" and last.authorized
 
 
-async def test_account_moving_mid_run_is_followed(cloud: FakeCloud) -> None:
-    async with make_client(cloud) as client:
+async def test_account_moving_mid_run_is_followed(sim: Simulator) -> None:
+    async with make_client(sim) as client:
         await client.site_status()
-        assert client.base_url == f"https://{HOME}"
-        cloud.home = "s9.myenergi.net"  # the old server now answers 401 naming the new one
+        assert client.base_url == sim.asn_url
+        moved = sim.move_account()  # the old server now answers 401 naming the new one
         await client.zappi_status(ZAPPI)
-        assert client.base_url == "https://s9.myenergi.net"
-        before = len(cloud.seen)
+        assert client.base_url == f"http://{moved}" == f"http://{sim.servers['asn2']}"
+        sim.clear_requests()
         await client.zappi_status(ZAPPI)
-    assert {s.host for s in cloud.seen[before:]} == {"s9.myenergi.net"}
+    assert {r.server for r in sim.requests} == {"asn2"}
 
 
-async def test_an_account_moving_again_during_the_move_is_followed(cloud: FakeCloud) -> None:
-    async with make_client(cloud) as client:
+async def test_an_account_moving_again_during_the_move_is_followed(sim: Simulator) -> None:
+    async with make_client(sim) as client:
         await client.site_status()
-        cloud.home = "s2.myenergi.net"
-        cloud.moves_on_refusal = ["s3.myenergi.net", "s4.myenergi.net"]
+        sim.move_account()
+        sim.plan.move_on_refusal(2)
         await client.app_names()
-        assert client.base_url == "https://s4.myenergi.net"
+        assert sim.asn == sim.servers["asn4"]
+        assert client.base_url == sim.asn_url
+    assert sim.plan.refusal_moves_left == 0
 
 
-async def test_following_moves_is_bounded(cloud: FakeCloud) -> None:
-    async with make_client(cloud, max_attempts=2) as client:
+async def test_following_moves_is_bounded(sim: Simulator) -> None:
+    async with make_client(sim, max_attempts=2) as client:
         await client.site_status()
-        cloud.home = "s2.myenergi.net"
-        cloud.moves_on_refusal = [f"s{n}.myenergi.net" for n in range(3, 30)]
+        sim.move_account()
+        sim.plan.move_on_refusal(27)
         with pytest.raises(AuthenticationError, match="kept moving"):
             await client.app_names()
-    # each attempt: the server it was sent to and MAX_MOVES new ones; then a backoff
-    assert len(cloud.moves_on_refusal) == 27 - 2 * (1 + MAX_MOVES)
+    # each attempt sends to the server it had and to MAX_MOVES new ones, then backs off; every
+    # send is refused twice (the stale digest, then the answer to the fresh challenge)
+    assert sim.plan.refusal_moves_left == 27 - 2 * 2 * (1 + MAX_MOVES)
 
 
-async def test_asn_changing_on_a_200_moves_the_next_request(cloud: FakeCloud) -> None:
-    async with make_client(cloud) as client:
+async def test_asn_changing_on_a_200_moves_the_next_request(sim: Simulator) -> None:
+    async with make_client(sim) as client:
         await client.site_status()
-
-        def moved(request: httpx.Request) -> httpx.Response:
-            return httpx.Response(
-                200,
-                content=fixture("client_status_site.json"),
-                headers={"X_MYENERGI-asn": "s2.myenergi.net"},
-            )
-
-        cloud.scripted.append(moved)
+        sim.plan.move_after_next(STATUS)
         await client.site_status()
-        assert client.base_url == "https://s2.myenergi.net"
+        assert sim.requests[-1].server == "asn1"  # answered there, naming asn2
+        assert client.base_url == f"http://{sim.servers['asn2']}" == sim.asn_url
 
 
 # --- authentication --------------------------------------------------------------------------
 
 
-async def test_digest_auth_with_hub_serial_and_key(cloud: FakeCloud) -> None:
-    async with make_client(cloud) as client:
+async def test_digest_auth_with_hub_serial_and_key(sim: Simulator) -> None:
+    async with make_client(sim) as client:
         await client.site_status()
         assert client.requests_sent == 2  # challenge + authenticated
         await client.app_names()
-    first, second = cloud.seen[:2]
+    first, second = sim.requests[:2]
     assert not first.authorized and second.authorized
-    assert cloud.seen[-1].authorized
-    assert client.requests_sent == len(cloud.seen)
+    assert sim.requests[-1].authorized
+    assert client.requests_sent == len(sim.requests)
 
 
 async def test_wrong_key_is_an_authentication_error_and_not_retried() -> None:
-    cloud = FakeCloud(key="another-key")
-    async with make_client(cloud) as client:
-        with pytest.raises(AuthenticationError) as info:
-            await client.site_status()
-        wire = client.requests_sent
+    with new_sim(api_key="another-key") as sim:
+        async with make_client(sim) as client:
+            with pytest.raises(AuthenticationError) as info:
+                await client.site_status()
+            wire = client.requests_sent
+        seen = sim.requests
     assert info.value.endpoint == "cgi-jstatus-*"
     assert KEY not in str(info.value) and KEY not in repr(info.value)
-    assert wire == len(cloud.seen) <= 4  # challenge/answer, once more on the asn: no retries
+    assert wire == len(seen) <= 4  # challenge/answer, once more on the asn: no retries
+    assert not any(r.authorized for r in seen)
 
 
-async def test_401_without_a_move_is_final(cloud: FakeCloud) -> None:
-    async with make_client(cloud) as client:
+async def test_401_without_a_move_is_final(sim: Simulator) -> None:
+    async with make_client(sim) as client:
         await client.site_status()
-        before = len(cloud.seen)
-        cloud.key = "rotated"
+        sim.clear_requests()
+        sim.fail_next("401", 10)  # as if the key had been revoked
         with pytest.raises(AuthenticationError):
             await client.zappi_status()
-        assert len(cloud.seen) - before == 2  # stale digest, fresh challenge answered: refused
+        assert len(sim.requests) == 2  # stale digest, fresh challenge answered: refused
 
 
-async def test_user_agent_names_tool_and_version(cloud: FakeCloud) -> None:
-    async with make_client(cloud) as client:
+async def test_user_agent_names_tool_and_version(sim: Simulator) -> None:
+    async with make_client(sim) as client:
         await client.site_status()
-    assert {s.user_agent for s in cloud.seen} == {f"zapledger/{zapledger.__version__}"}
-    other = FakeCloud()
-    async with make_client(other, user_agent="my-script/1.0") as client:
+    assert {r.user_agent for r in sim.requests} == {f"zapledger/{zapledger.__version__}"}
+    sim.clear_requests()
+    async with make_client(sim, user_agent="my-script/1.0") as client:
         await client.site_status()
-    assert other.seen[0].user_agent == "my-script/1.0"
+    assert {r.user_agent for r in sim.requests} == {"my-script/1.0"}
 
 
 def test_configuration_is_checked() -> None:
@@ -435,143 +298,100 @@ def test_configuration_is_checked() -> None:
         Client(HUB, KEY, rate_limit_per_s=0)
 
 
-async def test_secret_key_is_accepted(cloud: FakeCloud) -> None:
-    async with Client(HUB, Secret(KEY), transport=cloud.transport(), rate_limit_per_s=None) as c:
+async def test_secret_key_is_accepted(sim: Simulator) -> None:
+    async with Client(HUB, Secret(KEY), director_url=sim.url, rate_limit_per_s=None) as c:
         await c.site_status()
-    assert cloud.seen[-1].authorized
+    assert sim.requests[-1].authorized
 
 
 # --- retries ---------------------------------------------------------------------------------
 
 
-def status_ok(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(200, content=fixture("client_status_site.json"))
-
-
-async def warm(client: Client) -> None:
-    """Discover the server first, so scripted replies meet the request under test."""
-    await client.app_names()
-
-
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
-async def test_transient_statuses_are_retried(cloud: FakeCloud, status: int) -> None:
-    async with make_client(cloud) as client:
-        await warm(client)
-        cloud.scripted += [httpx.Response(status), httpx.Response(status), status_ok]
-        status_ = await client.site_status()
-    assert status_.zappi().serial == ZAPPI
-    assert cloud.authorized_paths()[-3:] == ["/cgi-jstatus-*"] * 3
+async def test_transient_statuses_are_retried(client: Client, sim: Simulator, status: int) -> None:
+    await warm(client, sim)
+    sim.answer(Answer.page(status, b"<html>busy</html>"), count=2, path_contains=STATUS)
+    site = await client.site_status()
+    assert [z.serial for z in site.zappis] == [ZAPPI, ZAPPI2]
+    assert authorized_paths(sim) == [STATUS] * 3
+    assert sim.stats.by_status[status] == 2
 
 
-async def test_server_error_after_attempts_run_out(cloud: FakeCloud) -> None:
-    async with make_client(cloud, max_attempts=3) as client:
-        await warm(client)
-        cloud.scripted += [httpx.Response(503)] * 5
+async def test_server_error_after_attempts_run_out(sim: Simulator) -> None:
+    async with make_client(sim, max_attempts=3) as client:
+        await warm(client, sim)
+        sim.answer(Answer.page(503, b"<html>down</html>"), count=5, path_contains=STATUS)
         with pytest.raises(ServerError) as info:
             await client.site_status()
     assert info.value.status == 503
     assert info.value.endpoint == "cgi-jstatus-*"
     assert "3 attempts" in str(info.value)
-    assert len(cloud.scripted) == 2
+    assert sim.plan.answers_left == 2
+    assert authorized_paths(sim) == [STATUS] * 3
 
 
-async def test_rate_limited_error_carries_retry_after(cloud: FakeCloud) -> None:
-    async with make_client(cloud, max_attempts=2) as client:
-        await warm(client)
-        cloud.scripted += [httpx.Response(429, headers={"Retry-After": "7"})] * 2
+async def test_rate_limited_error_carries_retry_after(sim: Simulator) -> None:
+    sim.faults = Faults(retry_after_s=7)
+    async with make_client(sim, max_attempts=2) as client:
+        await warm(client, sim)
+        sim.fail_next("429", 2, path_contains=STATUS)
         with pytest.raises(RateLimitedError) as info:
             await client.site_status()
     assert info.value.retry_after_s == 7.0
+    assert sim.stats.faults == {"429": 2}
 
 
 @pytest.mark.parametrize("status", [400, 403, 404])
-async def test_client_errors_are_not_retried(cloud: FakeCloud, status: int) -> None:
-    async with make_client(cloud) as client:
-        await warm(client)
-        cloud.scripted += [httpx.Response(status), status_ok]
-        with pytest.raises(ServerError) as info:
-            await client.site_status()
+async def test_client_errors_are_not_retried(client: Client, sim: Simulator, status: int) -> None:
+    await warm(client, sim)
+    sim.answer(Answer.page(status, b"<html>no</html>"), count=1, path_contains=STATUS)
+    with pytest.raises(ServerError) as info:
+        await client.site_status()
     assert info.value.status == status
-    assert len(cloud.scripted) == 1
+    assert authorized_paths(sim) == [STATUS]
 
 
-async def test_timeouts_become_cloud_timeout_error(cloud: FakeCloud) -> None:
-    def slow(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out", request=request)
-
-    async with make_client(cloud, max_attempts=3, timeout_s=1.5) as client:
-        await warm(client)
-        cloud.scripted += [slow] * 3
+async def test_timeouts_become_cloud_timeout_error(sim: Simulator) -> None:
+    """The simulator holds the request without answering: httpx's own timeout fires."""
+    sim.faults = Faults(timeout_s=5.0)
+    async with make_client(sim, max_attempts=3, timeout_s=0.3) as client:
+        await warm(client, sim)
+        sim.fail_next("timeout", 3, path_contains=STATUS)
         with pytest.raises(CloudTimeoutError) as info:
             await client.site_status()
-    assert "1.5 s" in str(info.value) and "3 attempts" in str(info.value)
+    assert "0.3 s" in str(info.value) and "3 attempts" in str(info.value)
     assert isinstance(info.value, CloudConnectionError)
+    assert [r.path for r in sim.requests] == [STATUS] * 3
+    assert sim.stats.faults == {"timeout": 3}
 
 
-async def test_a_timeout_then_success_is_retried(cloud: FakeCloud) -> None:
-    def slow(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectTimeout("timed out", request=request)
-
-    async with make_client(cloud) as client:
-        await warm(client)
-        cloud.scripted += [slow, status_ok]
-        await client.site_status()
+async def test_a_timeout_then_success_is_retried(sim: Simulator) -> None:
+    sim.faults = Faults(timeout_s=5.0)
+    async with make_client(sim, timeout_s=0.3) as client:
+        await warm(client, sim)
+        sim.fail_next("timeout", 1, path_contains=STATUS)
+        site = await client.site_status()
+    assert [z.serial for z in site.zappis] == [ZAPPI, ZAPPI2]
+    assert [r.path for r in sim.requests] == [STATUS] * 2
 
 
 async def test_connection_errors_become_cloud_connection_error() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("Connection refused", request=request)
-
-    async with Client(
-        HUB, KEY, transport=httpx.MockTransport(refuse), max_attempts=2, rate_limit_per_s=None
-    ) as client:
-        with pytest.raises(CloudConnectionError) as info:
-            await client.site_status()
-        assert client.requests_sent == 2
-    assert not isinstance(info.value, CloudTimeoutError)
-    assert "Connection refused" in str(info.value)
-
-
-async def test_a_real_timeout_against_a_silent_server() -> None:
-    """A loopback socket that accepts but never answers: httpx's own timeout fires."""
-
-    writers: list[asyncio.StreamWriter] = []
-    done: list[asyncio.Event] = []
-
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
-        finished = asyncio.Event()
-        done.append(finished)
-        try:
-            await reader.read()  # until the client gives up and hangs up
-        finally:
-            writer.close()
-            finished.set()
-
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
+    with socket.socket() as bound:  # bound but not listening: the connection is refused
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
         async with Client(
             HUB,
             KEY,
             director_url=f"http://127.0.0.1:{port}",
-            timeout_s=0.2,
             max_attempts=2,
             rate_limit_per_s=None,
         ) as client:
-            with pytest.raises(CloudTimeoutError):
+            with pytest.raises(CloudConnectionError) as info:
                 await client.site_status()
-    finally:
-        server.close()
-        for writer in writers:
-            writer.close()
-        for finished in done:
-            await finished.wait()
-        for writer in writers:
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-        await server.wait_closed()
-    assert len(writers) == 2
+            assert client.requests_sent == 2
+    assert not isinstance(info.value, CloudTimeoutError)
+    # the transport's own words name what failed
+    assert "cannot reach 127.0.0.1: All connection attempts failed" in str(info.value)
 
 
 class Waits:
@@ -594,31 +414,32 @@ def real_waits() -> Iterator[Waits]:
     stamina.instrumentation.set_on_retry_hooks(old)
 
 
-async def test_retry_after_is_honoured(cloud: FakeCloud, real_waits: Waits) -> None:
-    async with make_client(cloud) as client:
-        await warm(client)
-        cloud.scripted += [httpx.Response(429, headers={"Retry-After": "0.3"}), status_ok]
-        started = wallclock.monotonic()
-        await client.site_status()
-        elapsed = wallclock.monotonic() - started
+async def test_retry_after_is_honoured(client: Client, sim: Simulator, real_waits: Waits) -> None:
+    await warm(client, sim)
+    limited = Answer.page(429, b"<html>slow down</html>", headers=(("Retry-After", "0.3"),))
+    sim.answer(limited, path_contains=STATUS)
+    started = wallclock.monotonic()
+    await client.site_status()
+    elapsed = wallclock.monotonic() - started
     assert real_waits.waits == [pytest.approx(0.3)]
     assert elapsed >= 0.29
-    retried = [s.at for s in cloud.seen if s.authorized][-2:]
-    assert retried[1] - retried[0] >= 0.29
+    retried = [r.at for r in sim.requests if r.authorized]
+    assert len(retried) == 2 and retried[1] - retried[0] >= 0.29
 
 
-async def test_retry_after_is_capped_by_backoff_max(cloud: FakeCloud, real_waits: Waits) -> None:
-    async with make_client(cloud, backoff_max_s=0.05) as client:
-        await warm(client)
-        cloud.scripted += [httpx.Response(503, headers={"Retry-After": "3600"}), status_ok]
+async def test_retry_after_is_capped_by_backoff_max(sim: Simulator, real_waits: Waits) -> None:
+    async with make_client(sim, backoff_max_s=0.05) as client:
+        await warm(client, sim)
+        down = Answer.page(503, b"<html>down</html>", headers=(("Retry-After", "3600"),))
+        sim.answer(down, path_contains=STATUS)
         await client.site_status()
     assert real_waits.waits == [pytest.approx(0.05)]
 
 
-async def test_backoff_grows_with_jitter(cloud: FakeCloud, real_waits: Waits) -> None:
-    async with make_client(cloud, backoff_initial_s=0.01, backoff_max_s=0.05) as client:
-        await warm(client)
-        cloud.scripted += [httpx.Response(500)] * 3 + [status_ok]
+async def test_backoff_grows_with_jitter(sim: Simulator, real_waits: Waits) -> None:
+    async with make_client(sim, backoff_initial_s=0.01, backoff_max_s=0.05) as client:
+        await warm(client, sim)
+        sim.answer(Answer.page(500, b"<html>oops</html>"), count=3, path_contains=STATUS)
         await client.site_status()
     assert len(real_waits.waits) == 3
     assert all(0.01 <= w <= 0.05 + 1e-9 for w in real_waits.waits), real_waits.waits
@@ -644,99 +465,97 @@ def test_retry_after_parsing() -> None:
 
 @pytest.mark.parametrize("name", ["client_error_page.html", "client_jday_truncated.json"])
 async def test_garbled_bodies_are_retried_a_few_times_then_bad_response(
-    cloud: FakeCloud, name: str
+    client: Client, sim: Simulator, name: str
 ) -> None:
-    body = fixture(name)
-    async with make_client(cloud) as client:
-        await warm(client)
-        cloud.scripted += [httpx.Response(200, content=body)] * 10
-        with pytest.raises(BadResponseError) as info:
-            await client.minute_history(ZAPPI, date(2024, 3, 5))
+    await warm(client, sim)
+    sim.answer(Answer(200, fixture(name)), count=10, path_contains="/cgi-jday-")
+    with pytest.raises(BadResponseError) as info:
+        await client.minute_history(ZAPPI, date(2024, 3, 5))
     endpoint = f"cgi-jday-Z{ZAPPI}-2024-3-5"
     assert info.value.endpoint == endpoint
     assert endpoint in str(info.value)
     assert KEY not in str(info.value)
-    assert len(cloud.scripted) == 10 - GARBLED_ATTEMPTS
+    assert sim.plan.answers_left == 10 - GARBLED_ATTEMPTS
+    assert authorized_paths(sim) == [f"/{endpoint}"] * GARBLED_ATTEMPTS
 
 
-async def test_a_truncated_body_once_is_recovered(cloud: FakeCloud) -> None:
-    async with make_client(cloud) as client:
-        await warm(client)
-        cloud.scripted += [httpx.Response(200, content=fixture("client_jday_truncated.json"))]
-        history = await client.minute_history(ZAPPI, date(2024, 3, 5))
+async def test_a_truncated_body_once_is_recovered(client: Client, sim: Simulator) -> None:
+    await warm(client, sim)
+    sim.fail_next("truncated", 1, path_contains="/cgi-jday-")
+    history = await client.minute_history(ZAPPI, date(2024, 3, 5))
     assert len(history.records) == 1440
+    assert sim.stats.faults == {"truncated": 1}
 
 
-async def test_wrong_shape_is_not_retried(cloud: FakeCloud) -> None:
-    async with make_client(cloud) as client:
-        await warm(client)
-        cloud.scripted += [httpx.Response(200, json={"nothing": "here"}), status_ok]
-        with pytest.raises(BadResponseError, match=r"cgi-jstatus-\*"):
-            await client.site_status()
-        cloud.scripted.clear()
-        cloud.scripted += [httpx.Response(200, json=[1, 2]), status_ok]
-        with pytest.raises(BadResponseError):
-            await client.app_names()
-    assert len(cloud.scripted) == 1
+async def test_wrong_shape_is_not_retried(client: Client, sim: Simulator) -> None:
+    await warm(client, sim)
+    sim.answer(Answer.json({"nothing": "here"}), path_contains=STATUS)
+    with pytest.raises(BadResponseError, match=r"cgi-jstatus-\*"):
+        await client.site_status()
+    sim.answer(Answer.json([1, 2]), path_contains="/cgi-get-app-key-")
+    with pytest.raises(BadResponseError):
+        await client.app_names()
+    assert authorized_paths(sim) == [STATUS, "/cgi-get-app-key-"]
 
 
-async def test_history_of_another_serial_is_refused(cloud: FakeCloud) -> None:
+async def test_history_of_another_serial_is_refused(client: Client, sim: Simulator) -> None:
     body = history_payload("999", datetime(2024, 3, 5, tzinfo=UTC), 24, 3600)
-    cloud.routes["/cgi-jdayhour-"] = httpx.Response(200, content=body)
-    async with make_client(cloud) as client:
-        with pytest.raises(BadResponseError, match="U999"):
-            await client.hour_history(ZAPPI, date(2024, 3, 5))
+    sim.answer(Answer(200, body), path_contains="/cgi-jdayhour-")
+    with pytest.raises(BadResponseError, match="U999"):
+        await client.hour_history(ZAPPI, date(2024, 3, 5))
 
 
-async def test_history_without_serial_in_envelope_gets_the_asked_one(cloud: FakeCloud) -> None:
+async def test_history_without_serial_in_envelope_gets_the_asked_one(
+    client: Client, sim: Simulator
+) -> None:
     body = history_payload("", datetime(2024, 3, 5, tzinfo=UTC), 24, 3600)
-    cloud.routes["/cgi-jdayhour-"] = httpx.Response(200, content=body)
-    async with make_client(cloud) as client:
-        history = await client.hour_history(ZAPPI, date(2024, 3, 5))
+    sim.answer(Answer(200, body), path_contains="/cgi-jdayhour-")
+    history = await client.hour_history(ZAPPI, date(2024, 3, 5))
     assert history.serial == ZAPPI and len(history.records) == 24
 
 
 # --- status and names ------------------------------------------------------------------------
 
 
-async def test_status_endpoints(client: Client, cloud: FakeCloud) -> None:
+async def test_status_endpoints(client: Client, sim: Simulator) -> None:
     site = await client.site_status()
-    assert [z.serial for z in site.zappis] == [ZAPPI, "12345679"]
-    assert site.asn == HOME
-    assert await client.zappi_serials() == [ZAPPI, "12345679"]
-    second = await client.zappi_status("Z12345679")
-    assert second.serial == "12345679" and second.mode is ZappiMode.STOPPED
+    assert [z.serial for z in site.zappis] == [ZAPPI, ZAPPI2]
+    assert site.asn == sim.asn
+    assert await client.zappi_serials() == [ZAPPI, ZAPPI2]
+    await client.set_mode(ZAPPI2, ZappiMode.STOPPED)
+    second = await client.zappi_status(f"Z{ZAPPI2}")
+    assert second.serial == ZAPPI2 and second.mode is ZappiMode.STOPPED
     first = await client.zappi_status()
     assert first.serial == ZAPPI
-    paths = cloud.authorized_paths()
-    assert "/cgi-jstatus-Z12345679" in paths and "/cgi-jstatus-Z" in paths
+    paths = authorized_paths(sim)
+    assert f"/cgi-jstatus-Z{ZAPPI2}" in paths and "/cgi-jstatus-Z" in paths
 
 
 async def test_app_names(client: Client) -> None:
     assert await client.app_names() == {
         "siteName": "Home",
-        "Z12345678": "Drive",
-        "Z12345679": "Garage",
+        f"Z{ZAPPI}": "Drive",
+        f"Z{ZAPPI2}": "Zappi 2",
+        "H11000001": "PV",
     }
 
 
 @pytest.mark.parametrize("bad", ["12a", "", "Z", "１２３", "1-2"])
-async def test_serials_are_digits(client: Client, bad: str) -> None:
+async def test_serials_are_digits(client: Client, sim: Simulator, bad: str) -> None:
     with pytest.raises(ValueError, match="digits"):
         await client.zappi_status(bad)
+    assert len(sim.requests) == 0
 
 
 # --- history ---------------------------------------------------------------------------------
 
 
-async def test_minute_day_drops_the_next_days_midnight(cloud: FakeCloud) -> None:
+async def test_minute_day_drops_the_next_days_midnight(client: Client, sim: Simulator) -> None:
     start = datetime(2024, 3, 5, tzinfo=UTC)
-    cloud.routes["/cgi-jday-"] = httpx.Response(
-        200, content=history_payload(ZAPPI, start, 1441, 60, missing=[10, 11])
-    )
-    async with make_client(cloud) as client:
-        history = await client.minute_history(ZAPPI, date(2024, 3, 5))
-    assert cloud.authorized_paths()[-1] == f"/cgi-jday-Z{ZAPPI}-2024-3-5"
+    body = history_payload(ZAPPI, start, 1441, 60, missing=[10, 11])
+    sim.answer(Answer(200, body), path_contains="/cgi-jday-")
+    history = await client.minute_history(ZAPPI, date(2024, 3, 5))
+    assert authorized_paths(sim)[-1] == f"/cgi-jday-Z{ZAPPI}-2024-3-5"
     assert history.resolution is Resolution.MINUTE
     assert len(history.records) == 1438
     assert history.outside_window == 1
@@ -744,13 +563,14 @@ async def test_minute_day_drops_the_next_days_midnight(cloud: FakeCloud) -> None
     assert history.records[0].timestamp == start
 
 
-async def test_minute_history_with_start_and_count(client: Client, cloud: FakeCloud) -> None:
+async def test_minute_history_with_start_and_count(client: Client, sim: Simulator) -> None:
     history = await client.minute_history(ZAPPI, date(2024, 10, 27), start=time(23, 0), count=90)
-    assert cloud.authorized_paths()[-1] == f"/cgi-jday-Z{ZAPPI}-2024-10-27-23-0-90"
+    assert authorized_paths(sim)[-1] == f"/cgi-jday-Z{ZAPPI}-2024-10-27-23-0-90"
     assert len(history.records) == 90 and not history.gaps
+    assert history.records[0].timestamp == datetime(2024, 10, 27, 23, 0, tzinfo=UTC)
     assert history.records[-1].timestamp == datetime(2024, 10, 28, 0, 29, tzinfo=UTC)
     rest = await client.minute_history(ZAPPI, date(2024, 1, 2), start=time(22, 30))
-    assert cloud.authorized_paths()[-1] == f"/cgi-jday-Z{ZAPPI}-2024-1-2-22-30-90"
+    assert authorized_paths(sim)[-1] == f"/cgi-jday-Z{ZAPPI}-2024-1-2-22-30-90"
     assert len(rest.records) == 90
     with pytest.raises(ValueError, match=r"1\.\.1440"):
         await client.minute_history(ZAPPI, date(2024, 1, 2), count=1441)
@@ -758,12 +578,13 @@ async def test_minute_history_with_start_and_count(client: Client, cloud: FakeCl
         await client.minute_history(ZAPPI, date(2024, 1, 2), start=time(1, 2, 3))
 
 
-async def test_hour_history(client: Client, cloud: FakeCloud) -> None:
+async def test_hour_history(client: Client, sim: Simulator) -> None:
     day = await client.hour_history(ZAPPI, date(2024, 7, 5))
-    assert cloud.authorized_paths()[-1] == f"/cgi-jdayhour-Z{ZAPPI}-2024-7-5"
+    assert authorized_paths(sim)[-1] == f"/cgi-jdayhour-Z{ZAPPI}-2024-7-5"
     assert len(day.records) == 24 and day.resolution is Resolution.HOUR
+    assert [r.timestamp.hour for r in day.records] == list(range(24))
     part = await client.hour_history(ZAPPI, date(2024, 7, 5), start_hour=22, count=3)
-    assert cloud.authorized_paths()[-1] == f"/cgi-jdayhour-Z{ZAPPI}-2024-7-5-22-3"
+    assert authorized_paths(sim)[-1] == f"/cgi-jdayhour-Z{ZAPPI}-2024-7-5-22-3"
     assert [r.timestamp.hour for r in part.records] == [22, 23, 0]
     tail = await client.hour_history(ZAPPI, date(2024, 7, 5), start_hour=20)
     assert len(tail.records) == 4
@@ -784,38 +605,36 @@ async def test_hour_history(client: Client, cloud: FakeCloud) -> None:
     ],
 )
 async def test_local_day_hourly_on_dst_days(
-    client: Client, cloud: FakeCloud, tz: str, day: date, hours: int, path: str
+    client: Client, sim: Simulator, tz: str, day: date, hours: int, path: str
 ) -> None:
     history = await client.local_day(ZAPPI, day, tz, Resolution.HOUR)
     assert len(history.records) == hours
     assert not history.gaps
-    assert cloud.authorized_paths()[-1] == f"/cgi-jdayhour-Z{ZAPPI}-{path}"
+    assert authorized_paths(sim)[-1] == f"/cgi-jdayhour-Z{ZAPPI}-{path}"
     local_dates = {r.timestamp.astimezone(ZoneInfo(tz)).date() for r in history.records}
     assert local_dates == {day}
 
 
 async def test_local_day_minutes_on_a_fall_back_day_takes_two_requests(
-    client: Client, cloud: FakeCloud
+    client: Client, sim: Simulator
 ) -> None:
     history = await client.local_day(ZAPPI, date(2024, 10, 27), "Europe/London", Resolution.MINUTE)
     assert len(history.records) == 1500 and not history.gaps
-    assert sorted(cloud.authorized_paths()[-2:]) == [
+    assert sorted(authorized_paths(sim)[-2:]) == [
         f"/cgi-jday-Z{ZAPPI}-2024-10-26-23-0-1440",
         f"/cgi-jday-Z{ZAPPI}-2024-10-27-23-0-60",
     ]
     times = [r.timestamp for r in history.records]
     assert times == sorted(times) and len(set(times)) == 1500
+    assert times[0] == datetime(2024, 10, 26, 23, tzinfo=UTC)
+    assert times[-1] == datetime(2024, 10, 27, 23, 59, tzinfo=UTC)
 
 
-async def test_local_day_reports_gaps_over_the_local_day(cloud: FakeCloud) -> None:
+async def test_local_day_reports_gaps_over_the_local_day(client: Client, sim: Simulator) -> None:
     start = datetime(2024, 3, 30, 23, tzinfo=UTC)
-    cloud.routes["/cgi-jdayhour-"] = httpx.Response(
-        200, content=history_payload(ZAPPI, start, 23, 3600, missing=[0, 5])
-    )
-    async with make_client(cloud) as client:
-        history = await client.local_day(
-            ZAPPI, date(2024, 3, 31), "Europe/Amsterdam", Resolution.HOUR
-        )
+    body = history_payload(ZAPPI, start, 23, 3600, missing=[0, 5])
+    sim.answer(Answer(200, body), path_contains="/cgi-jdayhour-")
+    history = await client.local_day(ZAPPI, date(2024, 3, 31), "Europe/Amsterdam", Resolution.HOUR)
     assert len(history.records) == 21
     assert [(g.start, g.missing) for g in history.gaps] == [
         (start, 1),
@@ -828,16 +647,16 @@ async def test_local_day_unknown_zone(client: Client) -> None:
         await client.local_day(ZAPPI, date(2024, 1, 1), "Nowhere/Land", Resolution.HOUR)
 
 
-async def test_local_day_that_does_not_exist_is_empty(client: Client, cloud: FakeCloud) -> None:
+async def test_local_day_that_does_not_exist_is_empty(client: Client, sim: Simulator) -> None:
     history = await client.local_day(ZAPPI, date(2011, 12, 30), "Pacific/Apia", Resolution.HOUR)
     assert history.records == () and history.serial == ZAPPI
-    assert client.requests_sent == 0
+    assert client.requests_sent == 0 and len(sim.requests) == 0
 
 
 # --- commands --------------------------------------------------------------------------------
 
 
-async def test_command_paths(client: Client, cloud: FakeCloud) -> None:
+async def test_command_paths(client: Client, sim: Simulator) -> None:
     await client.set_mode(ZAPPI, ZappiMode.ECO_PLUS)
     await client.boost(ZAPPI, 5)
     await client.smart_boost(ZAPPI, 12, time(7, 45))
@@ -845,7 +664,7 @@ async def test_command_paths(client: Client, cloud: FakeCloud) -> None:
     await client.set_priority(ZAPPI, 2)
     await client.set_phase_setting(ZAPPI, 2)
     await client.set_lock(ZAPPI, "00010000")
-    assert cloud.authorized_paths() == [
+    assert authorized_paths(sim) == [
         f"/cgi-zappi-mode-Z{ZAPPI}-3-0-0-0000",
         f"/cgi-zappi-mode-Z{ZAPPI}-0-10-5-0000",
         f"/cgi-zappi-mode-Z{ZAPPI}-0-11-12-0745",
@@ -857,80 +676,74 @@ async def test_command_paths(client: Client, cloud: FakeCloud) -> None:
 
 
 @pytest.mark.parametrize("status", [-14, "-14"])
-async def test_command_error_codes(cloud: FakeCloud, status: int | str) -> None:
-    cloud.routes["/cgi-zappi-mode-"] = httpx.Response(
-        200, json={"status": status, "statustext": ""}
-    )
-    async with make_client(cloud) as client:
-        with pytest.raises(CommandError) as info:
-            await client.set_mode(ZAPPI, ZappiMode.FAST)
+async def test_command_error_codes(client: Client, sim: Simulator, status: int | str) -> None:
+    sim.answer(Answer.json({"status": status, "statustext": ""}), path_contains="/cgi-zappi-mode-")
+    with pytest.raises(CommandError) as info:
+        await client.set_mode(ZAPPI, ZappiMode.FAST)
     assert info.value.code == -14
     assert info.value.meaning == "invalid parameter"
     assert info.value.endpoint == f"cgi-zappi-mode-Z{ZAPPI}-1-0-0-0000"
-    assert len(cloud.authorized_paths()) == 1  # refused commands are not retried
+    assert len(authorized_paths(sim)) == 1  # refused commands are not retried
 
 
-async def test_command_busy_and_unknown_codes(cloud: FakeCloud) -> None:
-    cloud.routes["/cgi-zappi-mode-"] = httpx.Response(
-        200, json={"status": "-26", "statustext": "busy", "asn": HOME}
-    )
-    cloud.routes["/cgi-set-priority-"] = httpx.Response(200, json={"status": -99})
-    async with make_client(cloud) as client:
-        with pytest.raises(CommandError, match=r"device busy\): busy"):
-            await client.boost(ZAPPI, 3)
-        with pytest.raises(CommandError, match="unknown"):
-            await client.set_priority(ZAPPI, 1)
+async def test_the_simulator_refuses_a_bad_command_the_same_way(client: Client) -> None:
+    with pytest.raises(CommandError) as info:
+        await client.set_mode("99999999", ZappiMode.FAST)
+    assert info.value.code == -13
+
+
+async def test_command_busy_and_unknown_codes(client: Client, sim: Simulator) -> None:
+    busy = Answer.json({"status": "-26", "statustext": "busy", "asn": sim.asn})
+    sim.answer(busy, path_contains="/cgi-zappi-mode-")
+    sim.answer(Answer.json({"status": -99}), path_contains="/cgi-set-priority-")
+    with pytest.raises(CommandError, match=r"device busy\): busy"):
+        await client.boost(ZAPPI, 3)
+    with pytest.raises(CommandError, match="unknown"):
+        await client.set_priority(ZAPPI, 1)
 
 
 @pytest.mark.parametrize(
-    "answer", [{"status": "0", "statustext": ""}, {"status": 0, "asn": HOME}, {"status": 1}]
+    "answer", [{"status": "0", "statustext": ""}, {"status": 0, "asn": "x"}, {"status": 1}]
 )
-async def test_command_ok_answers(cloud: FakeCloud, answer: dict[str, Any]) -> None:
-    cloud.routes["/cgi-zappi-mode-"] = httpx.Response(200, json=answer)
-    async with make_client(cloud) as client:
-        await client.stop_boost(ZAPPI)
+async def test_command_ok_answers(client: Client, sim: Simulator, answer: dict[str, Any]) -> None:
+    sim.answer(Answer.json(answer), path_contains="/cgi-zappi-mode-")
+    await client.stop_boost(ZAPPI)
+    assert sim.plan.answers_left == 0
 
 
 @pytest.mark.parametrize("answer", [{"status": "x"}, {"status": True}, {"statustext": ""}, [0]])
-async def test_command_bad_answers(cloud: FakeCloud, answer: Any) -> None:
-    cloud.routes["/cgi-zappi-mode-"] = httpx.Response(200, json=answer)
-    async with make_client(cloud) as client:
-        with pytest.raises(BadResponseError, match="cgi-zappi-mode"):
-            await client.stop_boost(ZAPPI)
+async def test_command_bad_answers(client: Client, sim: Simulator, answer: Any) -> None:
+    sim.answer(Answer.json(answer), path_contains="/cgi-zappi-mode-")
+    with pytest.raises(BadResponseError, match="cgi-zappi-mode"):
+        await client.stop_boost(ZAPPI)
 
 
-async def test_set_min_green(cloud: FakeCloud) -> None:
-    cloud.routes["/cgi-set-min-green-"] = lambda r: httpx.Response(
-        200, json={"mgl": int(r.url.path.rsplit("-", 1)[1])}
-    )
-    async with make_client(cloud) as client:
-        assert await client.set_min_green(ZAPPI, 35) == 35
-        cloud.routes["/cgi-set-min-green-"] = httpx.Response(200, json={"status": -13})
-        with pytest.raises(CommandError) as info:
-            await client.set_min_green(ZAPPI, 35)
-        assert info.value.code == -13
-        cloud.routes["/cgi-set-min-green-"] = httpx.Response(200, json={"other": 1})
+async def test_set_min_green(client: Client, sim: Simulator) -> None:
+    assert await client.set_min_green(ZAPPI, 35) == 35  # the simulator echoes {"mgl": 35}
+    assert authorized_paths(sim)[-1] == f"/cgi-set-min-green-Z{ZAPPI}-35"
+    path = "/cgi-set-min-green-"
+    sim.answer(Answer.json({"status": -13}), path_contains=path)
+    with pytest.raises(CommandError) as info:
+        await client.set_min_green(ZAPPI, 35)
+    assert info.value.code == -13
+    for bad in ({"other": 1}, {"mgl": "x"}):
+        sim.answer(Answer.json(bad), path_contains=path)
         with pytest.raises(BadResponseError, match="mgl"):
             await client.set_min_green(ZAPPI, 35)
-        cloud.routes["/cgi-set-min-green-"] = httpx.Response(200, json={"mgl": "x"})
-        with pytest.raises(BadResponseError, match="mgl"):
-            await client.set_min_green(ZAPPI, 35)
-        cloud.routes["/cgi-set-min-green-"] = httpx.Response(200, json={"status": 0})
-        assert await client.set_min_green(ZAPPI, 40) == 40
-    assert cloud.authorized_paths()[0] == f"/cgi-set-min-green-Z{ZAPPI}-35"
+    sim.answer(Answer.json({"status": 0}), path_contains=path)
+    assert await client.set_min_green(ZAPPI, 40) == 40
 
 
-async def test_boost_times_raw(cloud: FakeCloud) -> None:
+async def test_boost_times_raw(client: Client, sim: Simulator) -> None:
     table = {
         "boost_times": [{"slt": 11, "bsh": 1, "bsm": 0, "bdh": 4, "bdm": 0, "bdd": "01111111"}]
     }
-    cloud.routes["/cgi-boost-time-"] = httpx.Response(200, json=table)
-    async with make_client(cloud) as client:
-        assert await client.boost_times(ZAPPI) == table
-        cloud.routes["/cgi-boost-time-"] = httpx.Response(200, json={"status": -13})
-        with pytest.raises(CommandError):
-            await client.boost_times(ZAPPI)
-    assert cloud.authorized_paths()[0] == f"/cgi-boost-time-Z{ZAPPI}"
+    sim.answer(Answer.json(table), path_contains="/cgi-boost-time-")
+    assert await client.boost_times(ZAPPI) == table
+    sim.answer(Answer.json({"status": -13}), path_contains="/cgi-boost-time-")
+    with pytest.raises(CommandError):
+        await client.boost_times(ZAPPI)
+    assert authorized_paths(sim)[0] == f"/cgi-boost-time-Z{ZAPPI}"
 
 
 async def test_command_arguments_are_checked(client: Client) -> None:
@@ -954,12 +767,12 @@ async def test_command_arguments_are_checked(client: Client) -> None:
 # --- politeness ------------------------------------------------------------------------------
 
 
-async def test_rate_limit_spaces_requests(cloud: FakeCloud) -> None:
+async def test_rate_limit_spaces_requests(sim: Simulator) -> None:
     rate = 20.0
-    async with make_client(cloud, rate_limit_per_s=rate, max_concurrency=8) as client:
-        await warm(client)  # 2 wire requests, 1 client request
+    async with make_client(sim, rate_limit_per_s=rate, max_concurrency=8) as client:
+        await warm(client, sim)
         await asyncio.gather(*(client.app_names() for _ in range(6)))
-    starts = [s.at for s in cloud.seen[2:]]
+    starts = [r.at for r in sim.requests]
     assert len(starts) == 6
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert min(gaps) >= 1 / rate * 0.8
@@ -991,28 +804,29 @@ async def test_rate_limiter_never_exceeds_the_rate_in_any_second() -> None:
         assert len(in_window) <= rate
 
 
-async def test_digest_challenges_count_against_the_rate(cloud: FakeCloud) -> None:
+async def test_digest_challenges_count_against_the_rate(sim: Simulator) -> None:
     rate = 20.0
-    async with make_client(cloud, rate_limit_per_s=rate, max_concurrency=4) as client:
+    async with make_client(sim, rate_limit_per_s=rate, max_concurrency=4) as client:
         await asyncio.gather(*(client.app_names() for _ in range(30)))
-    arrivals = [s.at for s in cloud.seen]
+    arrivals = [r.at for r in sim.requests]
     assert len(arrivals) > 30  # the challenge of the first request is on the wire too
     for i, first in enumerate(arrivals):
         assert len([t for t in arrivals[i:] if t - first < 1.0]) <= rate
+    assert sim.stats.max_per_second <= rate
 
 
-async def test_concurrency_cap(cloud: FakeCloud) -> None:
-    cloud.delay_s = 0.03
-    async with make_client(cloud, max_concurrency=2) as client:
-        await warm(client)
-        cloud.max_in_flight = 0
-        await asyncio.gather(*(client.app_names() for _ in range(8)))
-    assert cloud.max_in_flight == 2
+async def test_concurrency_cap() -> None:
+    with new_sim(latency_ms=30) as sim:
+        async with make_client(sim, max_concurrency=2) as client:
+            await warm(client, sim)
+            sim.reset_stats()
+            await asyncio.gather(*(client.app_names() for _ in range(8)))
+        assert sim.stats.max_concurrent == 2
 
 
-async def test_default_politeness(cloud: FakeCloud) -> None:
-    client = Client(HUB, KEY, transport=cloud.transport())
-    assert client.base_url == DIRECTOR
+async def test_default_politeness(sim: Simulator) -> None:
+    client = Client(HUB, KEY, director_url=sim.url)
+    assert client.base_url == sim.url
     started = wallclock.monotonic()
     await client.app_names()
     await client.app_names()  # the default 2 per second spaces starts 0.5 s apart
@@ -1024,22 +838,18 @@ async def test_default_politeness(cloud: FakeCloud) -> None:
 # --- secrets ---------------------------------------------------------------------------------
 
 
-async def test_the_key_never_shows(cloud: FakeCloud, caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_key_never_shows(sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
-    async with make_client(cloud, max_attempts=2) as client:
+    async with make_client(sim, max_attempts=2) as client:
         texts.append(repr(client))
         await client.site_status()
-        failures: list[Reply] = [
-            httpx.Response(503),
-            httpx.Response(503),
-            httpx.Response(200, content=fixture("client_error_page.html")),
-            httpx.Response(200, content=fixture("client_error_page.html")),
-            httpx.Response(429, headers={"Retry-After": "1"}),
-            httpx.Response(429, headers={"Retry-After": "1"}),
-            httpx.Response(200, json={"status": "-14"}),
-        ]
-        cloud.scripted += failures
+        page = fixture("client_error_page.html")
+        sim.answer(Answer.page(503, b"<html>down</html>"), count=2, path_contains=STATUS)
+        sim.answer(Answer(200, page), count=2, path_contains=STATUS)
+        limited = Answer.page(429, b"<html>slow</html>", headers=(("Retry-After", "1"),))
+        sim.answer(limited, count=2, path_contains="/cgi-get-app-key-")
+        sim.answer(Answer.json({"status": "-14"}), path_contains="/cgi-zappi-mode-")
         for call in (client.site_status, client.site_status, client.app_names):
             with pytest.raises(ApiError) as info:
                 await call()
@@ -1047,42 +857,41 @@ async def test_the_key_never_shows(cloud: FakeCloud, caplog: pytest.LogCaptureFi
         with pytest.raises(CommandError) as cmd:
             await client.stop_boost(ZAPPI)
         texts += [str(cmd.value), repr(cmd.value)]
-        cloud.key = "changed"
+        sim.fail_next("401", 10)  # as if the key had changed
         with pytest.raises(AuthenticationError) as auth:
             await client.site_status()
         texts += [str(auth.value), repr(auth.value)]
         texts.append(repr(client))
     texts += [r.getMessage() for r in caplog.records]
     texts += [repr(r.__dict__) for r in caplog.records]
-    assert any("GET https://" in t for t in texts)  # the debug log is there
+    assert any("GET http://" in t for t in texts)  # the debug log is there
     assert any(r.name == "zapledger.client" for r in caplog.records)
     for text in texts:
         assert KEY not in text
-    assert repr(client) == f"Client(hub_serial='{HUB}', server='https://{HOME}')"
-    assert not any(KEY in s.user_agent for s in cloud.seen)
+    assert repr(client) == f"Client(hub_serial='{HUB}', server='{sim.asn_url}')"
+    assert not any(KEY in r.user_agent or KEY in r.path for r in sim.requests)
+    assert sim.plan.answers_left == 0
 
 
-async def test_a_read_refused_with_a_status_code_is_a_command_error(cloud: FakeCloud) -> None:
-    cloud.routes["/cgi-jdayhour-"] = httpx.Response(200, json={"status": "-14", "statustext": ""})
-    cloud.routes["/cgi-jstatus-Z"] = httpx.Response(200, json={"status": -13})
-    async with make_client(cloud) as client:
-        with pytest.raises(CommandError) as info:
-            await client.hour_history(ZAPPI, date(2024, 3, 5), start_hour=3, count=2)
-        assert info.value.code == -14
-        assert info.value.endpoint == f"cgi-jdayhour-Z{ZAPPI}-2024-3-5-3-2"
-        with pytest.raises(CommandError, match="serial not found"):
-            await client.zappi_status("999")
-        cloud.routes["/cgi-jstatus-Z"] = httpx.Response(200, json={"status": 0})
+async def test_a_read_refused_with_a_status_code_is_a_command_error(
+    client: Client, sim: Simulator
+) -> None:
+    refused = Answer.json({"status": "-14", "statustext": ""})
+    sim.answer(refused, path_contains="/cgi-jdayhour-")
+    with pytest.raises(CommandError) as info:
+        await client.hour_history(ZAPPI, date(2024, 3, 5), start_hour=3, count=2)
+    assert info.value.code == -14
+    assert info.value.endpoint == f"cgi-jdayhour-Z{ZAPPI}-2024-3-5-3-2"
+    with pytest.raises(CommandError, match="serial not found"):
+        await client.zappi_status("999")  # the simulator's own answer for an unknown zappi
+    for odd in ({"status": 0}, {"status": "odd"}):
+        sim.answer(Answer.json(odd), path_contains="/cgi-jstatus-Z")
         with pytest.raises(BadResponseError):
             await client.zappi_status("999")
-        cloud.routes["/cgi-jstatus-Z"] = httpx.Response(200, json={"status": "odd"})
-        with pytest.raises(BadResponseError):
-            await client.zappi_status("999")
 
 
-async def test_local_day_errors_are_not_wrapped_in_groups(cloud: FakeCloud) -> None:
-    cloud.routes["/cgi-jday-"] = httpx.Response(400)
-    async with make_client(cloud) as client:
-        with pytest.raises(ServerError) as info:
-            await client.local_day(ZAPPI, date(2024, 10, 27), "Europe/London", Resolution.MINUTE)
+async def test_local_day_errors_are_not_wrapped_in_groups(client: Client, sim: Simulator) -> None:
+    sim.answer(Answer.page(400, b"<html>bad</html>"), count=None, path_contains="/cgi-jday-")
+    with pytest.raises(ServerError) as info:
+        await client.local_day(ZAPPI, date(2024, 10, 27), "Europe/London", Resolution.MINUTE)
     assert info.value.status == 400

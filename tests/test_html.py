@@ -5,16 +5,17 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from test_charts import HOUSE_RGB, assert_bars, bars_in_png, hand_day_sums, local_midnight_utc
 from test_report_data import NOW, SERIAL, fill
 from zapledger.exceptions import UsageError
 from zapledger.localtime import local_day_window
-from zapledger.models import MeterReading, Resolution, joules_to_kwh
-from zapledger.report import balance, write_html_report
+from zapledger.models import MeterReading, Resolution
+from zapledger.report import write_html_report
 from zapledger.report._html import _table, build_report_page, render_html
 from zapledger.store import Store, open_store
 
@@ -43,16 +44,40 @@ def test_page_is_self_contained(store: Store, tmp_path: Path) -> None:
     assert len(sources) == 3  # days, the last complete day per hour, the profile
 
 
-def test_numbers_are_those_of_the_report(store: Store) -> None:
+def test_numbers_are_those_of_the_stored_rows(store: Store) -> None:
     first, last = date(2024, 10, 25), date(2024, 10, 29)
     html = render_html(build_report_page(store, first, last, TZ, now=NOW))
-    report = balance(store, first, last, TZ, period="day", now=NOW)
-    total = f"{joules_to_kwh(report.total.energy.import_j):,.2f}"
-    assert total in html
-    for row in report.rows:
-        assert f"<td>{row.label}</td>" in html
+    start, end = local_midnight_utc(first, TZ), local_midnight_utc(date(2024, 10, 30), TZ)
+    rows = store.history(SERIAL, Resolution.HOUR, start, end)
+    assert len(rows) == 5 * 24 + 1  # 27 October has 25 hours
+    assert f"{sum(r.import_j for r in rows) / 3_600_000:,.2f}" in html
+    for day in ("2024-10-25", "2024-10-26", "2024-10-27", "2024-10-28", "2024-10-29"):
+        assert f"<td>{day}</td>" in html
     assert "Every day is complete." in html
     assert "whole site" in html
+
+
+def test_embedded_charts_draw_the_stored_days_and_hours(store: Store) -> None:
+    first, last = date(2024, 10, 25), date(2024, 10, 29)
+    page = build_report_page(store, first, last, TZ, now=NOW)
+    days, day, profile = page.charts
+    assert (days.name, day.name) == ("days-2024-10-25-2024-10-29", "day-2024-10-29")
+    sums = hand_day_sums(store, first, last, TZ)
+    for key in ("house", "ev_solar", "ev_grid", "export"):
+        assert_bars(days, key, sums[key])
+    assert days.drawn("generation").y == pytest.approx(sums["gen"])
+    start = local_midnight_utc(last, TZ)
+    hours = store.history(SERIAL, Resolution.HOUR, start, start + timedelta(hours=24))
+    assert_bars(day, "ev_solar", [r.diverted_h1_j / 3_600_000 for r in hours])
+    assert day.drawn("house").x == tuple(float(h) for h in range(24))
+    assert len(profile.drawn("consumption:2024-10").y) == 24
+    embedded = [
+        base64.b64decode(src.split(",", 1)[1])
+        for src in re.findall(r'src="(data:image/png;base64,[^"]*)"', render_html(page))
+    ]
+    assert embedded == [days.png, day.png, profile.png]
+    assert bars_in_png(embedded[0], HOUSE_RGB) == 5
+    assert bars_in_png(embedded[1], HOUSE_RGB) == 24
 
 
 def test_quality_notes_name_incomplete_days(store: Store) -> None:

@@ -18,7 +18,7 @@ def _python_section() -> str:
     section = text.split("## Use it from Python", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
     assert len(blocks) == 1, "the section holds one Python block"
-    return blocks[0]
+    return str(blocks[0])
 
 
 def test_readme_python_section_runs(

@@ -15,7 +15,15 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 
-from zapledger.simulator import FAULT_KINDS, Faults, Simulator, main, serve_forever
+from zapledger.simulator import (
+    FAULT_KINDS,
+    Answer,
+    AsnHeader,
+    Faults,
+    Simulator,
+    main,
+    serve_forever,
+)
 
 HUB, KEY, ZAPPI = "10088888", "sim-api-key", "16000001"
 NOW = datetime(2024, 6, 15, 12, 30, 20, tzinfo=UTC)
@@ -316,3 +324,98 @@ def test_command_line_serves_until_interrupted() -> None:
             assert proc.wait(timeout=10) == 0
         finally:
             proc.kill()
+
+
+# --- scripted behaviour for client tests -------------------------------------------------------
+
+
+def test_a_scripted_answer_replaces_the_endpoints_then_runs_out(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    _warm(sim, client)
+    sim.answer(Answer.json({"status": -14}, headers=(("X-Extra", "1"),)), 2, "/cgi-jstatus-Z")
+    assert sim.plan.answers_left == 2
+    for _ in range(2):
+        r = client.get(f"{sim.url}/cgi-jstatus-Z")
+        assert (r.status_code, r.json(), r.headers["X-Extra"]) == (200, {"status": -14}, "1")
+    assert sim.plan.answers_left == 0
+    assert "zappi" in client.get(f"{sim.url}/cgi-jstatus-Z").json()
+    assert client.get(f"{sim.url}/cgi-jstatus-E").json() == {"eddi": []}
+
+
+def test_scripted_answers_need_authentication_and_can_keep_the_body(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.answer(Answer(None, None, asn=AsnHeader(name=None)), None, "/cgi-jstatus-E")
+    bare = httpx.get(f"{sim.url}/cgi-jstatus-E")
+    assert bare.status_code == 401 and bare.headers["X_MYENERGI-asn"] == sim.asn
+    r = client.get(f"{sim.url}/cgi-jstatus-E")
+    assert r.json() == {"eddi": []} and "X_MYENERGI-asn" not in r.headers
+    page = Answer.page(502, b"<html>proxy</html>", asn=AsnHeader("x_myenergi-ASN", "elsewhere"))
+    sim.answer(page, 1, "/cgi-jstatus-E")  # queued behind the one above, which never runs out
+    assert "X_MYENERGI-asn" not in client.get(f"{sim.url}/cgi-jstatus-E").headers
+    sim.clear_faults()
+    sim.answer(page, 1, "/cgi-jstatus-E")
+    r = client.get(f"{sim.url}/cgi-jstatus-E")
+    assert (r.status_code, r.text, r.headers["x_myenergi-asn"]) == (
+        502,
+        "<html>proxy</html>",
+        "elsewhere",
+    )
+    assert r.headers["content-type"].startswith("text/html")
+    with pytest.raises(ValueError, match="count"):
+        sim.answer(Answer(), 0)
+
+
+def test_the_asn_header_can_be_renamed_changed_or_left_out(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.plan.asn_header = AsnHeader(value="undefined")
+    assert client.get(f"{sim.url}/cgi-jstatus-E").headers["X_MYENERGI-asn"] == "undefined"
+    sim.plan.asn_header = AsnHeader(name=None)
+    assert "X_MYENERGI-asn" not in client.get(f"{sim.url}/cgi-jstatus-E").headers
+    sim.clear_faults()
+    assert client.get(f"{sim.url}/cgi-jstatus-E").headers["X_MYENERGI-asn"] == sim.asn
+
+
+def test_the_director_can_refuse_and_refusals_can_move_the_account(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    _warm(sim, client)
+    sim.plan.director_refuses = True
+    assert sim.plan.director_refuses
+    first = sim.asn
+    r = client.get(f"{sim.url}/cgi-jstatus-E")
+    assert r.status_code == 401 and r.headers["X_MYENERGI-asn"] == first
+    sim.plan.move_on_refusal(1)
+    r = client.get(f"{sim.url}/cgi-jstatus-E")
+    assert r.status_code == 401 and sim.asn != first and sim.plan.refusal_moves_left == 0
+    assert client.get(f"http://{sim.asn}/cgi-jstatus-E").status_code == 200
+    with pytest.raises(ValueError, match="count"):
+        sim.plan.move_on_refusal(-1)
+
+
+def test_the_account_can_move_right_after_an_answer(sim: Simulator, client: httpx.Client) -> None:
+    _warm(sim, client)
+    first = sim.asn
+    sim.plan.move_after_next("/cgi-jstatus-E")
+    r = client.get(f"{sim.url}/cgi-jstatus-E")
+    assert r.status_code == 200 and r.headers["X_MYENERGI-asn"] == sim.asn != first
+    assert client.get(f"{sim.url}/cgi-jstatus-E").headers["X_MYENERGI-asn"] == sim.asn
+
+
+def test_the_request_log_sees_servers_paths_agents_and_auth(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    client.headers["User-Agent"] = "probe/1"
+    _warm(sim, client)
+    seen = sim.requests
+    assert [(r.server, r.path, r.user_agent) for r in seen] == [
+        ("director", "/cgi-jstatus-E", "probe/1")
+    ] * 2
+    assert [r.authorized for r in seen] == [False, True]
+    assert seen[0].at <= seen[1].at
+    sim.clear_requests()
+    client.get(f"http://{sim.asn}/cgi-jstatus-E")
+    after = sim.requests
+    assert [(r.server, r.authorized) for r in after] == [("asn1", True)]

@@ -5,6 +5,10 @@ a bar equals the matching table row. Bars are placed by position, one per local 
 day simply has 23 or 25 of them; hours are labelled in local time and the zone abbreviation is
 shown wherever the UTC offset changes. Periods with incomplete data are hatched and their labels
 drawn in red.
+
+Every :class:`Chart` carries the series it drew, read back from the matplotlib artists after the
+PNG is rendered (bar centres and heights, line points), so a test can check what is on the
+picture rather than what was meant to be.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Chart",
+    "DrawnSeries",
     "day_chart",
     "days_chart",
     "hour_labels",
@@ -53,12 +58,39 @@ INCOMPLETE = "#C00000"
 
 
 @dataclass(frozen=True, slots=True)
+class DrawnSeries:
+    """One drawn series: bar centres and signed heights, or line points (kWh, or kW for profiles).
+
+    ``key`` names it: ``house``, ``ev_solar``, ``ev_grid``, ``export``, ``generation`` and
+    ``incomplete`` (the hatched overlay) on bar charts; ``<quantity>:<year>`` on the years chart;
+    ``<quantity>:<yyyy-mm>`` on the profile chart. Bars of zero height are not drawn, so not here.
+    """
+
+    key: str
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+
+    @property
+    def total(self) -> float:
+        """Sum of the drawn values (points without data, NaN, left out)."""
+        return sum(v for v in self.y if v == v)
+
+
+@dataclass(frozen=True, slots=True)
 class Chart:
-    """A rendered chart: a file-name stem, a title for the page, the PNG bytes."""
+    """A rendered chart: a file-name stem, a title for the page, the PNG bytes, what was drawn."""
 
     name: str
     title: str
     png: bytes
+    series: tuple[DrawnSeries, ...] = ()
+
+    def drawn(self, key: str) -> DrawnSeries:
+        """The series drawn under ``key``; ``KeyError`` when nothing was drawn for it."""
+        for s in self.series:
+            if s.key == key:
+                return s
+        raise KeyError(f"chart {self.name!r} drew no series {key!r}")
 
 
 def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = SIZE_IN) -> Figure:
@@ -75,6 +107,42 @@ def _png(fig: Figure) -> bytes:
     # a light zlib level: these flat-colour charts compress well anyway, and it halves the time
     fig.savefig(buf, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
     return buf.getvalue()
+
+
+def _drawn(fig: Figure) -> tuple[DrawnSeries, ...]:
+    """The series on the rendered figure, from its artists that carry a ``gid``.
+
+    A bar is a 4-corner polygon built by :func:`_rects`: its centre is the middle of its x
+    extent, its signed height the second corner's y minus the first's.
+    """
+    import numpy as np
+    from matplotlib.collections import PolyCollection
+    from matplotlib.lines import Line2D
+
+    out: list[DrawnSeries] = []
+    for ax in fig.axes:
+        for artist in (*ax.collections, *ax.lines):
+            key = artist.get_gid()
+            if key is None:
+                continue
+            if isinstance(artist, PolyCollection):
+                xs, ys = [], []
+                for path in artist.get_paths():
+                    v = np.asarray(path.vertices, dtype=float)
+                    xs.append(float(v[:, 0].min() + v[:, 0].max()) / 2)
+                    ys.append(float(v[1, 1] - v[0, 1]))
+                out.append(DrawnSeries(key, tuple(xs), tuple(ys)))
+            elif isinstance(artist, Line2D):
+                x = np.asarray(artist.get_xdata(), dtype=float)
+                y = np.asarray(artist.get_ydata(), dtype=float)
+                out.append(DrawnSeries(key, tuple(map(float, x)), tuple(map(float, y))))
+    return tuple(out)
+
+
+def _chart(name: str, title: str, fig: Figure) -> Chart:
+    """Render the figure, then read back what it drew."""
+    png = _png(fig)
+    return Chart(name, title, png, _drawn(fig))
 
 
 def _kwh(values: Sequence[int]) -> list[float]:
@@ -123,14 +191,26 @@ def _balance_bars(
         (ev_solar, "ev_solar", "EV, solar (diverted)"),
         (ev_grid, "ev_grid", "EV, grid (boost)"),
     ):
-        ax.add_collection(PolyCollection(_rects(x, bottom, values), facecolors=COLOURS[key]))
+        ax.add_collection(
+            PolyCollection(_rects(x, bottom, values), facecolors=COLOURS[key], gid=key)
+        )
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
         handles.append(Patch(facecolor=COLOURS[key]))
         names.append(label)
-    ax.add_collection(PolyCollection(_rects(x, [0.0] * n, export), facecolors=COLOURS["export"]))
+    ax.add_collection(
+        PolyCollection(_rects(x, [0.0] * n, export), facecolors=COLOURS["export"], gid="export")
+    )
     handles.append(Patch(facecolor=COLOURS["export"]))
     names.append("Export")
-    ax.plot(x, generation, color=COLOURS["generation"], marker="o", markersize=3, linewidth=1.2)
+    ax.plot(
+        x,
+        generation,
+        color=COLOURS["generation"],
+        marker="o",
+        markersize=3,
+        linewidth=1.2,
+        gid="generation",
+    )
     handles.append(Line2D([], [], color=COLOURS["generation"], marker="o", markersize=3))
     names.append("Generation")
     top = max([*bottom, *(g for g in generation if g == g), 0.0])
@@ -146,6 +226,7 @@ def _balance_bars(
                 hatch="//",
                 linewidths=0,
                 alpha=0.5,
+                gid="incomplete",
             )
         )
         handles.append(Patch(facecolor="white", edgecolor="#888888", hatch="//"))
@@ -171,7 +252,7 @@ def _bar_chart(
     _balance_bars(fig, ax, rows, labels, xlabel=xlabel)
     ax.set_title(title)
     fig.subplots_adjust(left=0.07, right=0.98, top=0.92, bottom=0.22)
-    return Chart(name, title, _png(fig))
+    return _chart(name, title, fig)
 
 
 def hour_labels(rows: Sequence[PeriodBalance], tz: str) -> list[str]:
@@ -281,6 +362,7 @@ def years_chart(series: HourlySeries, years: Sequence[int], tz: str) -> Chart:
                 markersize=3,
                 linewidth=1.2,
                 label=str(y),
+                gid=f"{attr.removesuffix('_j')}:{y}",
             )
         ax.set_title(label, fontsize=10)
         ax.set_ylabel("Energy (kWh)")
@@ -292,7 +374,7 @@ def years_chart(series: HourlySeries, years: Sequence[int], tz: str) -> Chart:
     title = f"Monthly totals, {min(years)}–{max(years)} ({tz})"
     fig.suptitle(title)
     fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.09, hspace=0.25, wspace=0.22)
-    return Chart(f"years-{min(years):04d}-{max(years):04d}", title, _png(fig))
+    return _chart(f"years-{min(years):04d}-{max(years):04d}", title, fig)
 
 
 def _profile(series: HourlySeries, year: int, month: int, tz: str) -> dict[str, list[float]]:
@@ -343,7 +425,12 @@ def profile_chart(
         for (y, m), prof in profiles:
             colour = cmap((m - 0.5) / 12)
             ax.plot(
-                hours, prof[key], color=colour, linewidth=1.3, label=f"{calendar.month_abbr[m]} {y}"
+                hours,
+                prof[key],
+                color=colour,
+                linewidth=1.3,
+                label=f"{calendar.month_abbr[m]} {y}",
+                gid=f"{key}:{y:04d}-{m:02d}",
             )
         ax.set_title(label, fontsize=10)
         ax.set_xticks([0, 3, 6, 9, 12, 15, 18, 21])
@@ -366,4 +453,4 @@ def profile_chart(
         left=0.07, right=0.98, top=0.86, bottom=0.2 + 0.05 * legend_rows, wspace=0.08
     )
     stem = name or f"profile-{first[0]:04d}-{first[1]:02d}"
-    return Chart(stem, title, _png(fig))
+    return _chart(stem, title, fig)

@@ -14,8 +14,9 @@ The household behind it (:class:`Household`) is the deterministic truth other co
 from __future__ import annotations
 
 from ._physics import DayTruth, EvSession, Site
+from ._requestlog import SeenRequest
 from ._stats import SimStats
-from .faults import FAULT_KINDS, Faults
+from .faults import FAULT_KINDS, Answer, AsnHeader, Faults
 from .household import ENERGY_KEYS, DayQuirks, EvState, Household, QuirkRates, true_day_totals
 from .server import ASN_HEADER, Simulator, main, serve_forever
 
@@ -23,6 +24,8 @@ __all__ = [
     "ASN_HEADER",
     "ENERGY_KEYS",
     "FAULT_KINDS",
+    "Answer",
+    "AsnHeader",
     "DayQuirks",
     "DayTruth",
     "EvSession",
@@ -30,6 +33,7 @@ __all__ = [
     "Faults",
     "Household",
     "QuirkRates",
+    "SeenRequest",
     "SimStats",
     "Simulator",
     "Site",

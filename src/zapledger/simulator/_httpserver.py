@@ -67,8 +67,12 @@ class Handler(BaseHTTPRequestHandler):
     #: the asn this request was judged by (set by the simulator), so the header that explains a
     #: refusal names the holder at the moment of the decision, not after a later move
     asn_value: str | None = None
+    #: the name of that header for this answer (None: left out), set by the simulator's scripts
+    asn_name: str | None = ASN_HEADER
     #: set once the current request's answer is counted in the statistics
     answered = False
+    #: the current request's entry in the simulator's request log
+    log_index = -1
 
     def version_string(self) -> str:
         return "myenergi-simulator/1"
@@ -94,8 +98,11 @@ class Handler(BaseHTTPRequestHandler):
     def end_headers(self) -> None:
         if self._asn_pending:
             self._asn_pending = False
-            self.send_header(ASN_HEADER, self.asn_value or self.srv.sim.asn)
+            if self.asn_name is not None:
+                value = self.asn_value if self.asn_value is not None else self.srv.sim.asn
+                self.send_header(self.asn_name, value)
             self.asn_value = None
+            self.asn_name = ASN_HEADER
         super().end_headers()
 
     def log_message(self, format: str, *args: Any) -> None:

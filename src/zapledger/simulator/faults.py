@@ -12,16 +12,29 @@ A fault *kind* is one of :data:`FAULT_KINDS`:
 
 Random faults are drawn from a RNG seeded by the simulator seed: one draw per request in arrival
 order, so a single-threaded client sees the same faults on every run.
+
+Beside the faults, scripted behaviour for client tests (all on :class:`FaultPlan`):
+
+- :class:`Answer`: an authenticated request whose path contains a text gets a scripted reply
+  (any status, body, headers, ``X_MYENERGI-asn`` renamed or left out) instead of the endpoint's;
+- the director may refuse authenticated requests (401 naming the holder), and refusals may move
+  the account again (an account moving during the move);
+- the account may move right after answering a request (the 200 names the new holder);
+- the ``X_MYENERGI-asn`` header of every answer may be renamed, given another value or left out.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date
+from typing import Any
 
-__all__ = ["FAULT_KINDS", "FaultPlan", "Faults"]
+from ._httpserver import ASN_HEADER
+
+__all__ = ["FAULT_KINDS", "Answer", "AsnHeader", "FaultPlan", "Faults"]
 
 FAULT_KINDS: tuple[str, ...] = (
     "500",
@@ -145,11 +158,68 @@ def check_kind(kind: str) -> str:
     return kind
 
 
+@dataclass(frozen=True)
+class AsnHeader:
+    """How answers name the holder: header ``name`` (None: no header) and ``value`` (None: the
+    real ``host:port`` of the holder)."""
+
+    name: str | None = ASN_HEADER
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A scripted reply to an authenticated request, in place of the endpoint's own.
+
+    ``status``/``body`` None keep the endpoint's own status/body (so only headers change);
+    ``asn`` None keeps the simulator's ``X_MYENERGI-asn`` header as it is.
+    """
+
+    status: int | None = 200
+    body: bytes | None = b""
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    asn: AsnHeader | None = None
+
+    @classmethod
+    def json(cls, payload: Any, status: int = 200, **kw: Any) -> Answer:
+        """A JSON body (e.g. a command's ``{"status": -14}``, a history envelope)."""
+        return cls(status, json.dumps(payload).encode(), **kw)
+
+    @classmethod
+    def page(cls, status: int, body: bytes, **kw: Any) -> Answer:
+        """An HTML page (a proxy's error page, a maintenance page) with that status."""
+        return cls(status, body, "text/html; charset=iso-8859-1", **kw)
+
+
 @dataclass
 class _Forced:
     kind: str
     remaining: int
     path_contains: str | None
+
+
+@dataclass
+class _Scripted:
+    answer: Answer
+    #: None: every matching request until cleared
+    remaining: int | None
+    path_contains: str | None
+
+
+@dataclass
+class _Script:
+    """The scripted (non-random) behaviour: answers, refusals and moves."""
+
+    answers: list[_Scripted] = field(default_factory=list)
+    director_refuses: bool = False
+    moves_on_refusal: int = 0
+    move_after: list[str | None] = field(default_factory=list)
+    asn: AsnHeader = AsnHeader()
+
+
+def _matches(path_contains: str | None, path: str) -> bool:
+    return path_contains is None or path_contains in path
 
 
 class FaultPlan:
@@ -161,6 +231,7 @@ class FaultPlan:
         self._forced: list[_Forced] = []
         self._corrupt: dict[date, str] = {}
         self._requests = 0
+        self._script = _Script()
         self._lock = threading.Lock()
 
     def fail_next(self, kind: str, count: int = 1, path_contains: str | None = None) -> None:
@@ -176,10 +247,94 @@ class FaultPlan:
             self._corrupt[day] = kind
 
     def clear(self) -> None:
-        """Forget forced faults and corrupt days (random faults stay)."""
+        """Forget forced faults, corrupt days and scripted behaviour (random faults stay)."""
         with self._lock:
             self._forced.clear()
             self._corrupt.clear()
+            self._script = _Script()
+
+    # -- scripted behaviour ------------------------------------------------------------------
+
+    def answer(
+        self, answer: Answer, count: int | None = 1, path_contains: str | None = None
+    ) -> None:
+        """The next ``count`` (None: all) authenticated requests whose raw path contains
+        ``path_contains`` get ``answer``; scripts queue in the order given."""
+        if count is not None and count < 1:
+            raise ValueError(f"count must be at least 1 (or None), not {count}")
+        with self._lock:
+            self._script.answers.append(_Scripted(answer, count, path_contains))
+
+    def take_answer(self, path: str) -> Answer | None:
+        """The scripted answer for this authenticated request, if any (it is used up)."""
+        with self._lock:
+            for scripted in self._script.answers:
+                if _matches(scripted.path_contains, path):
+                    if scripted.remaining is not None:
+                        scripted.remaining -= 1
+                        if scripted.remaining == 0:
+                            self._script.answers.remove(scripted)
+                    return scripted.answer
+        return None
+
+    @property
+    def answers_left(self) -> int:
+        """Scripted answers not yet given (those without a count are not counted)."""
+        with self._lock:
+            return sum(a.remaining or 0 for a in self._script.answers)
+
+    @property
+    def director_refuses(self) -> bool:
+        """The director answers authenticated requests 401 naming the holder, as asn servers
+        that do not hold the account do."""
+        return self._script.director_refuses
+
+    @director_refuses.setter
+    def director_refuses(self, value: bool) -> None:
+        with self._lock:
+            self._script.director_refuses = value
+
+    def move_on_refusal(self, count: int) -> None:
+        """The next ``count`` refusals (authenticated, wrong server) each move the account on."""
+        if count < 0:
+            raise ValueError(f"count must be >= 0, not {count}")
+        with self._lock:
+            self._script.moves_on_refusal = count
+
+    def take_refusal_move(self) -> bool:
+        with self._lock:
+            if self._script.moves_on_refusal <= 0:
+                return False
+            self._script.moves_on_refusal -= 1
+            return True
+
+    @property
+    def refusal_moves_left(self) -> int:
+        return self._script.moves_on_refusal
+
+    def move_after_next(self, path_contains: str | None = None) -> None:
+        """Move the account right after the next authenticated request whose path contains
+        ``path_contains``; its answer already names the new holder."""
+        with self._lock:
+            self._script.move_after.append(path_contains)
+
+    def take_move_after(self, path: str) -> bool:
+        with self._lock:
+            for i, wanted in enumerate(self._script.move_after):
+                if _matches(wanted, path):
+                    del self._script.move_after[i]
+                    return True
+        return False
+
+    @property
+    def asn_header(self) -> AsnHeader:
+        """How every answer names the holder (unless a scripted answer says otherwise)."""
+        return self._script.asn
+
+    @asn_header.setter
+    def asn_header(self, value: AsnHeader) -> None:
+        with self._lock:
+            self._script.asn = value
 
     def corrupted(self, day: date) -> str | None:
         with self._lock:

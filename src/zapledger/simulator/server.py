@@ -20,9 +20,10 @@ from urllib.parse import unquote, urlsplit
 from ._api import Reply, SiteApi, html_page, path_kind
 from ._digest import DigestVerifier
 from ._httpserver import ASN_HEADER, Handler, HttpServer
+from ._requestlog import RequestLog, SeenRequest
 from ._stats import SimStats, StatsRecorder
 from ._zappi import ZappiDevices
-from .faults import FaultPlan, Faults, check_kind
+from .faults import Answer, FaultPlan, Faults, check_kind
 from .household import Household, QuirkRates
 
 __all__ = ["ASN_HEADER", "Simulator", "main", "serve_forever"]
@@ -97,6 +98,7 @@ class Simulator:
         parsed = faults if isinstance(faults, Faults) else Faults.parse(faults)
         self._plan = FaultPlan(parsed, seed)
         self._stats = StatsRecorder()
+        self._log = RequestLog()
         self._now: NowSource = None
         self.set_now(now)
         self._holder = 0
@@ -250,6 +252,27 @@ class Simulator:
         self._plan.clear()
 
     @property
+    def plan(self) -> FaultPlan:
+        """The scripted behaviour for client tests: :meth:`FaultPlan.answer`,
+        ``director_refuses``, :meth:`FaultPlan.move_on_refusal`, ``asn_header``, ..."""
+        return self._plan
+
+    def answer(
+        self, answer: Answer, count: int | None = 1, path_contains: str | None = None
+    ) -> None:
+        """The next ``count`` (None: all) authenticated requests whose raw path contains
+        ``path_contains`` get the scripted ``answer`` instead of the endpoint's."""
+        self._plan.answer(answer, count, path_contains)
+
+    @property
+    def requests(self) -> tuple[SeenRequest, ...]:
+        """Every request since start (or :meth:`clear_requests`), in arrival order."""
+        return self._log.snapshot()
+
+    def clear_requests(self) -> None:
+        self._log.clear()
+
+    @property
     def stats(self) -> SimStats:
         return self._stats.snapshot()
 
@@ -262,6 +285,9 @@ class Simulator:
         raw = h.path
         path = unquote(urlsplit(raw).path)
         self._stats.begin(h.srv.name, path_kind(path))
+        h.log_index = self._log.arrived(
+            h.srv.name, h.srv.port, raw, h.headers.get("User-Agent", "")
+        )
         h.answered = False
         try:
             self._serve_counted(h, method, raw, path)
@@ -272,8 +298,10 @@ class Simulator:
                 self._stats.end()
 
     def _serve_counted(self, h: Handler, method: str, raw: str, path: str) -> None:
-        if self._plan.count_request():
+        plan = self._plan
+        if plan.count_request():
             self.move_account()
+        h.asn_name, h.asn_value = plan.asn_header.name, plan.asn_header.value
         if self.latency_ms > 0 and self._stopping.wait(self.latency_ms / 1000):
             h.close_connection = True
             return
@@ -289,13 +317,20 @@ class Simulator:
         with self._lock:
             index = self._holder
         holder = f"asn{index + 1}"
-        h.asn_value = f"{self._public_host}:{self._servers[1 + index].port}"
-        on_right_server = h.srv.name in ("director", holder)
-        if not on_right_server or not self._digest.verify(
-            method, raw, h.headers.get("Authorization")
-        ):
+        if h.asn_value is None:
+            h.asn_value = f"{self._public_host}:{self._servers[1 + index].port}"
+        verified = self._digest.verify(method, raw, h.headers.get("Authorization"))
+        if verified:
+            self._log.authorized(h.log_index)
+        on_right_server = h.srv.name == holder or (
+            h.srv.name == "director" and not plan.director_refuses
+        )
+        if not on_right_server or not verified:
             self._send_challenge(h, method)
+            if verified and plan.take_refusal_move():
+                self.move_account()
             return
+        scripted = plan.take_answer(raw)
         reply = self._api.handle(path, self.now(), self.asn)
         corrupt = self._plan.corrupted(reply.day) if reply.day is not None else None
         if corrupt is not None and corrupt != "truncated":
@@ -304,7 +339,26 @@ class Simulator:
         if (fault == "truncated" or corrupt == "truncated") and reply.status == 200:
             self._stats.fault("truncated")
             reply = Reply(200, reply.body[: len(reply.body) // 2], reply.content_type)
-        self._send(h, method, reply)
+        if plan.take_move_after(raw):
+            h.asn_value = self.move_account()
+        headers: Sequence[tuple[str, str]] = ()
+        if scripted is not None:
+            reply, headers = self._scripted(h, reply, scripted)
+        self._send(h, method, reply, headers)
+
+    @staticmethod
+    def _scripted(
+        h: Handler, reply: Reply, answer: Answer
+    ) -> tuple[Reply, Sequence[tuple[str, str]]]:
+        """The endpoint's reply as a scripted answer changes it."""
+        if answer.asn is not None:
+            h.asn_name = answer.asn.name
+            if answer.asn.value is not None:
+                h.asn_value = answer.asn.value
+        status = reply.status if answer.status is None else answer.status
+        if answer.body is None:
+            return Reply(status, reply.body, reply.content_type), answer.headers
+        return Reply(status, answer.body, answer.content_type), answer.headers
 
     def _send(
         self, h: Handler, method: str, reply: Reply, headers: Sequence[tuple[str, str]] = ()
