@@ -13,6 +13,7 @@ The household behind it (:class:`Household`) is the deterministic truth other co
 
 from __future__ import annotations
 
+from ._commands import COMMAND_FAULT_KINDS, CommandFaults, DeviceLogEntry
 from ._physics import DayTruth, EvSession, Site
 from ._stats import SimStats
 from .faults import FAULT_KINDS, Faults
@@ -21,10 +22,13 @@ from .server import ASN_HEADER, Simulator, main, serve_forever
 
 __all__ = [
     "ASN_HEADER",
+    "COMMAND_FAULT_KINDS",
     "ENERGY_KEYS",
     "FAULT_KINDS",
+    "CommandFaults",
     "DayQuirks",
     "DayTruth",
+    "DeviceLogEntry",
     "EvSession",
     "EvState",
     "Faults",
