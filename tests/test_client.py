@@ -834,26 +834,21 @@ async def test_local_day_that_does_not_exist_is_empty(client: Client, cloud: Fak
     assert client.requests_sent == 0
 
 
-# --- commands --------------------------------------------------------------------------------
+# --- commands (built and checked by zapledger.control; see tests/test_control*.py) -----------
+
+STOP_BOOST = f"/cgi-zappi-mode-Z{ZAPPI}-0-2-0-0000"
 
 
-async def test_command_paths(client: Client, cloud: FakeCloud) -> None:
-    await client.set_mode(ZAPPI, ZappiMode.ECO_PLUS)
-    await client.boost(ZAPPI, 5)
-    await client.smart_boost(ZAPPI, 12, time(7, 45))
-    await client.stop_boost(ZAPPI)
-    await client.set_priority(ZAPPI, 2)
-    await client.set_phase_setting(ZAPPI, 2)
-    await client.set_lock(ZAPPI, "00010000")
-    assert cloud.authorized_paths() == [
-        f"/cgi-zappi-mode-Z{ZAPPI}-3-0-0-0000",
-        f"/cgi-zappi-mode-Z{ZAPPI}-0-10-5-0000",
-        f"/cgi-zappi-mode-Z{ZAPPI}-0-11-12-0745",
-        f"/cgi-zappi-mode-Z{ZAPPI}-0-2-0-0000",
-        f"/cgi-set-priority-Z{ZAPPI}-2",
-        f"/cgi-zappi-phase-setting-Z{ZAPPI}-2",
-        f"/cgi-jlock-{ZAPPI}-00010000",
-    ]
+async def test_a_command_is_one_get_of_its_path(client: Client, cloud: FakeCloud) -> None:
+    assert await client.command(STOP_BOOST) == {"status": 0, "statustext": ""}
+    assert cloud.authorized_paths() == [STOP_BOOST]
+
+
+@pytest.mark.parametrize("path", ["/cgi-jstatus-*", "cgi-zappi-mode-Z1-1-0-0-0000", "/x?y=1"])
+async def test_only_command_paths_are_sent(client: Client, path: str) -> None:
+    with pytest.raises(ValueError, match="not a command path"):
+        await client.command(path)
+    assert client.requests_sent == 0
 
 
 @pytest.mark.parametrize("status", [-14, "-14"])
@@ -863,7 +858,7 @@ async def test_command_error_codes(cloud: FakeCloud, status: int | str) -> None:
     )
     async with make_client(cloud) as client:
         with pytest.raises(CommandError) as info:
-            await client.set_mode(ZAPPI, ZappiMode.FAST)
+            await client.command(f"/cgi-zappi-mode-Z{ZAPPI}-1-0-0-0000")
     assert info.value.code == -14
     assert info.value.meaning == "invalid parameter"
     assert info.value.endpoint == f"cgi-zappi-mode-Z{ZAPPI}-1-0-0-0000"
@@ -877,78 +872,27 @@ async def test_command_busy_and_unknown_codes(cloud: FakeCloud) -> None:
     cloud.routes["/cgi-set-priority-"] = httpx.Response(200, json={"status": -99})
     async with make_client(cloud) as client:
         with pytest.raises(CommandError, match=r"device busy\): busy"):
-            await client.boost(ZAPPI, 3)
+            await client.command(f"/cgi-zappi-mode-Z{ZAPPI}-0-10-3-0000")
         with pytest.raises(CommandError, match="unknown"):
-            await client.set_priority(ZAPPI, 1)
+            await client.command(f"/cgi-set-priority-Z{ZAPPI}-1")
 
 
 @pytest.mark.parametrize(
-    "answer", [{"status": "0", "statustext": ""}, {"status": 0, "asn": HOME}, {"status": 1}]
+    "answer",
+    [{"status": "0", "statustext": ""}, {"status": 0, "asn": HOME}, {"status": 1}, {"mgl": 5}],
 )
 async def test_command_ok_answers(cloud: FakeCloud, answer: dict[str, Any]) -> None:
     cloud.routes["/cgi-zappi-mode-"] = httpx.Response(200, json=answer)
     async with make_client(cloud) as client:
-        await client.stop_boost(ZAPPI)
+        assert await client.command(STOP_BOOST) == answer
 
 
-@pytest.mark.parametrize("answer", [{"status": "x"}, {"status": True}, {"statustext": ""}, [0]])
+@pytest.mark.parametrize("answer", [{"status": "x"}, {"status": True}, [0]])
 async def test_command_bad_answers(cloud: FakeCloud, answer: Any) -> None:
     cloud.routes["/cgi-zappi-mode-"] = httpx.Response(200, json=answer)
     async with make_client(cloud) as client:
         with pytest.raises(BadResponseError, match="cgi-zappi-mode"):
-            await client.stop_boost(ZAPPI)
-
-
-async def test_set_min_green(cloud: FakeCloud) -> None:
-    cloud.routes["/cgi-set-min-green-"] = lambda r: httpx.Response(
-        200, json={"mgl": int(r.url.path.rsplit("-", 1)[1])}
-    )
-    async with make_client(cloud) as client:
-        assert await client.set_min_green(ZAPPI, 35) == 35
-        cloud.routes["/cgi-set-min-green-"] = httpx.Response(200, json={"status": -13})
-        with pytest.raises(CommandError) as info:
-            await client.set_min_green(ZAPPI, 35)
-        assert info.value.code == -13
-        cloud.routes["/cgi-set-min-green-"] = httpx.Response(200, json={"other": 1})
-        with pytest.raises(BadResponseError, match="mgl"):
-            await client.set_min_green(ZAPPI, 35)
-        cloud.routes["/cgi-set-min-green-"] = httpx.Response(200, json={"mgl": "x"})
-        with pytest.raises(BadResponseError, match="mgl"):
-            await client.set_min_green(ZAPPI, 35)
-        cloud.routes["/cgi-set-min-green-"] = httpx.Response(200, json={"status": 0})
-        assert await client.set_min_green(ZAPPI, 40) == 40
-    assert cloud.authorized_paths()[0] == f"/cgi-set-min-green-Z{ZAPPI}-35"
-
-
-async def test_boost_times_raw(cloud: FakeCloud) -> None:
-    table = {
-        "boost_times": [{"slt": 11, "bsh": 1, "bsm": 0, "bdh": 4, "bdm": 0, "bdd": "01111111"}]
-    }
-    cloud.routes["/cgi-boost-time-"] = httpx.Response(200, json=table)
-    async with make_client(cloud) as client:
-        assert await client.boost_times(ZAPPI) == table
-        cloud.routes["/cgi-boost-time-"] = httpx.Response(200, json={"status": -13})
-        with pytest.raises(CommandError):
-            await client.boost_times(ZAPPI)
-    assert cloud.authorized_paths()[0] == f"/cgi-boost-time-Z{ZAPPI}"
-
-
-async def test_command_arguments_are_checked(client: Client) -> None:
-    with pytest.raises(ValueError, match="mode"):
-        await client.set_mode(ZAPPI, ZappiMode.STARTUP_FAULT)
-    with pytest.raises(ValueError, match="kWh"):
-        await client.boost(ZAPPI, 0)
-    with pytest.raises(ValueError, match="quarter"):
-        await client.smart_boost(ZAPPI, 5, time(7, 10))
-    with pytest.raises(ValueError, match=r"0\.\.100"):
-        await client.set_min_green(ZAPPI, 101)
-    with pytest.raises(ValueError, match="phase"):
-        await client.set_phase_setting(ZAPPI, 3)
-    with pytest.raises(ValueError, match="priority"):
-        await client.set_priority(ZAPPI, 0)
-    with pytest.raises(ValueError, match="lock bits"):
-        await client.set_lock(ZAPPI, "0101")
-    assert client.requests_sent == 0
+            await client.command(STOP_BOOST)
 
 
 # --- politeness ------------------------------------------------------------------------------
@@ -1045,7 +989,7 @@ async def test_the_key_never_shows(cloud: FakeCloud, caplog: pytest.LogCaptureFi
                 await call()
             texts += [str(info.value), repr(info.value), repr(info.value.__cause__)]
         with pytest.raises(CommandError) as cmd:
-            await client.stop_boost(ZAPPI)
+            await client.command(STOP_BOOST)
         texts += [str(cmd.value), repr(cmd.value)]
         cloud.key = "changed"
         with pytest.raises(AuthenticationError) as auth:
