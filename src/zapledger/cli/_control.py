@@ -119,9 +119,9 @@ def mode_cmd(
     timeout_s: float = _TIMEOUT,
 ) -> None:
     """Set the charge mode (stop asks first on a terminal)."""
-    from ..control import SetMode
+    from ..control import SetMode, charge_mode
 
-    _send(lambda: SetMode(mode.value), serial, as_json, no_wait, yes, timeout_s)  # type: ignore[arg-type]
+    _send(lambda: SetMode(charge_mode(mode.value)), serial, as_json, no_wait, yes, timeout_s)
 
 
 def boost_cmd(
@@ -190,9 +190,9 @@ def phases_cmd(
     timeout_s: float = _TIMEOUT,
 ) -> None:
     """Set the phase setting: single phase, three phase or automatic switching."""
-    from ..control import SetPhases
+    from ..control import SetPhases, phase_setting
 
-    _send(lambda: SetPhases(phases.value), serial, as_json, no_wait, yes, timeout_s)  # type: ignore[arg-type]
+    _send(lambda: SetPhases(phase_setting(phases.value)), serial, as_json, no_wait, yes, timeout_s)
 
 
 def lock_cmd(

@@ -30,7 +30,9 @@ from ._commands import (
     SetPriority,
     SmartBoost,
     StopBoost,
+    charge_mode,
     check_serial,
+    phase_setting,
 )
 from ._controller import BoostTimers, CommandResult, Controller
 from ._timers import (
@@ -66,9 +68,11 @@ __all__ = [
     "SetPriority",
     "SmartBoost",
     "StopBoost",
+    "charge_mode",
     "check_serial",
     "decode_boost_timers",
     "parse_days",
     "parse_duration",
     "parse_hhmm",
+    "phase_setting",
 ]

@@ -33,7 +33,9 @@ __all__ = [
     "SetPriority",
     "SmartBoost",
     "StopBoost",
+    "charge_mode",
     "check_serial",
+    "phase_setting",
 ]
 
 MAX_BOOST_KWH = 99
@@ -76,6 +78,18 @@ def _enum(kind: type[ChargeMode] | type[PhaseSetting], value: object, what: str)
     except ValueError:
         choices = ", ".join(m.value for m in kind)
         raise CommandArgumentError(f"{what} is one of {choices}; got {value!r}") from None
+
+
+def charge_mode(value: ChargeMode | str) -> ChargeMode:
+    """``"fast" "eco" "eco+" "stop"`` (any case) as a :class:`ChargeMode`."""
+    mode: ChargeMode = _enum(ChargeMode, value, "the charge mode")
+    return mode
+
+
+def phase_setting(value: PhaseSetting | str) -> PhaseSetting:
+    """``"single" "three" "auto"`` (any case) as a :class:`PhaseSetting`."""
+    phases: PhaseSetting = _enum(PhaseSetting, value, "the phase setting")
+    return phases
 
 
 def _whole(value: object, low: int, high: int, what: str) -> int:

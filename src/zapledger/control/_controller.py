@@ -37,7 +37,9 @@ from ._commands import (
     SetPriority,
     SmartBoost,
     StopBoost,
+    charge_mode,
     check_serial,
+    phase_setting,
 )
 from ._timers import BoostTimer, decode_boost_timers, parse_hhmm
 
@@ -266,7 +268,7 @@ class Controller:
         self, mode: ChargeMode | str, *, serial: str | int | None = None, wait: bool = True
     ) -> CommandResult:
         """Fast, Eco, Eco+ or Stop (``"fast" "eco" "eco+" "stop"``)."""
-        return await self.run(SetMode(mode), serial=serial, wait=wait)  # type: ignore[arg-type]
+        return await self.run(SetMode(charge_mode(mode)), serial=serial, wait=wait)
 
     async def boost(
         self, energy_kwh: int, *, serial: str | int | None = None, wait: bool = True
@@ -305,7 +307,7 @@ class Controller:
         self, phases: PhaseSetting | str, *, serial: str | int | None = None, wait: bool = True
     ) -> CommandResult:
         """``"single"``, ``"three"`` or ``"auto"``."""
-        return await self.run(SetPhases(phases), serial=serial, wait=wait)  # type: ignore[arg-type]
+        return await self.run(SetPhases(phase_setting(phases)), serial=serial, wait=wait)
 
     async def set_locks(
         self, flags: LockFlags, *, serial: str | int | None = None, wait: bool = True
