@@ -91,24 +91,6 @@ def test_history_unknown_zone_is_a_config_error(
     assert "Mars/Olympus" in err
 
 
-def test_mode_changes_the_charger(env: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "mode", "eco+")[0] == 0
-    _, out, _ = run(capsys, "status", "--json")
-    assert json.loads(out)["mode"] == "eco_plus"
-
-
-def test_boost_and_stop(env: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "boost", "7")[0] == 0
-    assert run(capsys, "boost", "5", "--by", "07:30")[0] == 0
-    assert run(capsys, "boost", "--stop")[0] == 0
-    assert run(capsys, "min-green", "40")[0] == 0
-
-
-def test_boost_needs_quarter_hours(env: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, _ = run(capsys, "boost", "5", "--by", "07:10")
-    assert code == 2
-
-
 def test_wrong_key_is_exit_4_without_the_key(
     env: Simulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -47,7 +47,7 @@ from zapledger.exceptions import (
     RateLimitedError,
     ServerError,
 )
-from zapledger.models import Resolution, ZappiMode
+from zapledger.models import Resolution
 from zapledger.simulator import Answer, AsnHeader, Faults, QuirkRates, Simulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -522,9 +522,8 @@ async def test_status_endpoints(client: Client, sim: Simulator) -> None:
     assert [z.serial for z in site.zappis] == [ZAPPI, ZAPPI2]
     assert site.asn == sim.asn
     assert await client.zappi_serials() == [ZAPPI, ZAPPI2]
-    await client.set_mode(ZAPPI2, ZappiMode.STOPPED)
     second = await client.zappi_status(f"Z{ZAPPI2}")
-    assert second.serial == ZAPPI2 and second.mode is ZappiMode.STOPPED
+    assert second.serial == ZAPPI2
     first = await client.zappi_status()
     assert first.serial == ZAPPI
     paths = authorized_paths(sim)
@@ -653,33 +652,28 @@ async def test_local_day_that_does_not_exist_is_empty(client: Client, sim: Simul
     assert client.requests_sent == 0 and len(sim.requests) == 0
 
 
-# --- commands --------------------------------------------------------------------------------
+# --- commands (built and checked by zapledger.control; see tests/test_control*.py) -----------
+
+STOP_BOOST = f"/cgi-zappi-mode-Z{ZAPPI}-0-2-0-0000"
 
 
-async def test_command_paths(client: Client, sim: Simulator) -> None:
-    await client.set_mode(ZAPPI, ZappiMode.ECO_PLUS)
-    await client.boost(ZAPPI, 5)
-    await client.smart_boost(ZAPPI, 12, time(7, 45))
-    await client.stop_boost(ZAPPI)
-    await client.set_priority(ZAPPI, 2)
-    await client.set_phase_setting(ZAPPI, 2)
-    await client.set_lock(ZAPPI, "00010000")
-    assert authorized_paths(sim) == [
-        f"/cgi-zappi-mode-Z{ZAPPI}-3-0-0-0000",
-        f"/cgi-zappi-mode-Z{ZAPPI}-0-10-5-0000",
-        f"/cgi-zappi-mode-Z{ZAPPI}-0-11-12-0745",
-        f"/cgi-zappi-mode-Z{ZAPPI}-0-2-0-0000",
-        f"/cgi-set-priority-Z{ZAPPI}-2",
-        f"/cgi-zappi-phase-setting-Z{ZAPPI}-2",
-        f"/cgi-jlock-{ZAPPI}-00010000",
-    ]
+async def test_a_command_is_one_get_of_its_path(client: Client, sim: Simulator) -> None:
+    assert await client.command(STOP_BOOST) == {"status": 0, "statustext": "", "asn": sim.asn}
+    assert authorized_paths(sim) == [STOP_BOOST]
+
+
+@pytest.mark.parametrize("path", ["/cgi-jstatus-*", "cgi-zappi-mode-Z1-1-0-0-0000", "/x?y=1"])
+async def test_only_command_paths_are_sent(client: Client, path: str) -> None:
+    with pytest.raises(ValueError, match="not a command path"):
+        await client.command(path)
+    assert client.requests_sent == 0
 
 
 @pytest.mark.parametrize("status", [-14, "-14"])
 async def test_command_error_codes(client: Client, sim: Simulator, status: int | str) -> None:
     sim.answer(Answer.json({"status": status, "statustext": ""}), path_contains="/cgi-zappi-mode-")
     with pytest.raises(CommandError) as info:
-        await client.set_mode(ZAPPI, ZappiMode.FAST)
+        await client.command(f"/cgi-zappi-mode-Z{ZAPPI}-1-0-0-0000")
     assert info.value.code == -14
     assert info.value.meaning == "invalid parameter"
     assert info.value.endpoint == f"cgi-zappi-mode-Z{ZAPPI}-1-0-0-0000"
@@ -688,7 +682,7 @@ async def test_command_error_codes(client: Client, sim: Simulator, status: int |
 
 async def test_the_simulator_refuses_a_bad_command_the_same_way(client: Client) -> None:
     with pytest.raises(CommandError) as info:
-        await client.set_mode("99999999", ZappiMode.FAST)
+        await client.command("/cgi-zappi-mode-Z99999999-1-0-0-0000")
     assert info.value.code == -13
 
 
@@ -697,71 +691,22 @@ async def test_command_busy_and_unknown_codes(client: Client, sim: Simulator) ->
     sim.answer(busy, path_contains="/cgi-zappi-mode-")
     sim.answer(Answer.json({"status": -99}), path_contains="/cgi-set-priority-")
     with pytest.raises(CommandError, match=r"device busy\): busy"):
-        await client.boost(ZAPPI, 3)
+        await client.command(f"/cgi-zappi-mode-Z{ZAPPI}-0-10-3-0000")
     with pytest.raises(CommandError, match="unknown"):
-        await client.set_priority(ZAPPI, 1)
+        await client.command(f"/cgi-set-priority-Z{ZAPPI}-1")
 
 
-@pytest.mark.parametrize(
-    "answer", [{"status": "0", "statustext": ""}, {"status": 0, "asn": "x"}, {"status": 1}]
-)
+@pytest.mark.parametrize("answer", [{"status": "0", "statustext": ""}, {"status": 1}, {"mgl": 5}])
 async def test_command_ok_answers(client: Client, sim: Simulator, answer: dict[str, Any]) -> None:
     sim.answer(Answer.json(answer), path_contains="/cgi-zappi-mode-")
-    await client.stop_boost(ZAPPI)
-    assert sim.plan.answers_left == 0
+    assert await client.command(STOP_BOOST) == answer
 
 
-@pytest.mark.parametrize("answer", [{"status": "x"}, {"status": True}, {"statustext": ""}, [0]])
+@pytest.mark.parametrize("answer", [{"status": "x"}, {"status": True}, [0]])
 async def test_command_bad_answers(client: Client, sim: Simulator, answer: Any) -> None:
     sim.answer(Answer.json(answer), path_contains="/cgi-zappi-mode-")
     with pytest.raises(BadResponseError, match="cgi-zappi-mode"):
-        await client.stop_boost(ZAPPI)
-
-
-async def test_set_min_green(client: Client, sim: Simulator) -> None:
-    assert await client.set_min_green(ZAPPI, 35) == 35  # the simulator echoes {"mgl": 35}
-    assert authorized_paths(sim)[-1] == f"/cgi-set-min-green-Z{ZAPPI}-35"
-    path = "/cgi-set-min-green-"
-    sim.answer(Answer.json({"status": -13}), path_contains=path)
-    with pytest.raises(CommandError) as info:
-        await client.set_min_green(ZAPPI, 35)
-    assert info.value.code == -13
-    for bad in ({"other": 1}, {"mgl": "x"}):
-        sim.answer(Answer.json(bad), path_contains=path)
-        with pytest.raises(BadResponseError, match="mgl"):
-            await client.set_min_green(ZAPPI, 35)
-    sim.answer(Answer.json({"status": 0}), path_contains=path)
-    assert await client.set_min_green(ZAPPI, 40) == 40
-
-
-async def test_boost_times_raw(client: Client, sim: Simulator) -> None:
-    table = {
-        "boost_times": [{"slt": 11, "bsh": 1, "bsm": 0, "bdh": 4, "bdm": 0, "bdd": "01111111"}]
-    }
-    sim.answer(Answer.json(table), path_contains="/cgi-boost-time-")
-    assert await client.boost_times(ZAPPI) == table
-    sim.answer(Answer.json({"status": -13}), path_contains="/cgi-boost-time-")
-    with pytest.raises(CommandError):
-        await client.boost_times(ZAPPI)
-    assert authorized_paths(sim)[0] == f"/cgi-boost-time-Z{ZAPPI}"
-
-
-async def test_command_arguments_are_checked(client: Client) -> None:
-    with pytest.raises(ValueError, match="mode"):
-        await client.set_mode(ZAPPI, ZappiMode.STARTUP_FAULT)
-    with pytest.raises(ValueError, match="kWh"):
-        await client.boost(ZAPPI, 0)
-    with pytest.raises(ValueError, match="quarter"):
-        await client.smart_boost(ZAPPI, 5, time(7, 10))
-    with pytest.raises(ValueError, match=r"0\.\.100"):
-        await client.set_min_green(ZAPPI, 101)
-    with pytest.raises(ValueError, match="phase"):
-        await client.set_phase_setting(ZAPPI, 3)
-    with pytest.raises(ValueError, match="priority"):
-        await client.set_priority(ZAPPI, 0)
-    with pytest.raises(ValueError, match="lock bits"):
-        await client.set_lock(ZAPPI, "0101")
-    assert client.requests_sent == 0
+        await client.command(STOP_BOOST)
 
 
 # --- politeness ------------------------------------------------------------------------------
@@ -855,7 +800,7 @@ async def test_the_key_never_shows(sim: Simulator, caplog: pytest.LogCaptureFixt
                 await call()
             texts += [str(info.value), repr(info.value), repr(info.value.__cause__)]
         with pytest.raises(CommandError) as cmd:
-            await client.stop_boost(ZAPPI)
+            await client.command(STOP_BOOST)
         texts += [str(cmd.value), repr(cmd.value)]
         sim.fail_next("401", 10)  # as if the key had changed
         with pytest.raises(AuthenticationError) as auth:

@@ -18,6 +18,7 @@ from zapledger.exceptions import (
     AuthenticationError,
     BadResponseError,
     CloudTimeoutError,
+    CommandError,
     RateLimitedError,
     ServerError,
 )
@@ -150,13 +151,12 @@ async def test_faults_that_persist_surface_as_typed_errors(sim: Simulator) -> No
             await client.app_names()
 
 
-async def test_commands(client: Client) -> None:
-    from zapledger.models import ZappiMode
-
-    await client.set_mode(Z1, ZappiMode.ECO_PLUS)
-    assert await client.set_min_green(Z1, 40) == 40
-    await client.boost(Z1, 5)
-    await client.stop_boost(Z1)
+async def test_commands_decode_the_simulated_answers(client: Client) -> None:
+    assert (await client.command(f"/cgi-zappi-mode-Z{Z1}-3-0-0-0000"))["status"] == 0
+    assert await client.command(f"/cgi-set-min-green-Z{Z1}-40") == {"mgl": 40}
+    with pytest.raises(CommandError) as info:
+        await client.command(f"/cgi-set-min-green-Z{Z1}-0")
+    assert (info.value.code, info.value.meaning) == (-14, "invalid parameter")
 
 
 async def test_a_timeout_is_retried_and_then_typed() -> None:

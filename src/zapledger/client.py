@@ -37,7 +37,6 @@ from .models import (
     History,
     Resolution,
     SiteStatus,
-    ZappiMode,
     ZappiStatus,
     decode_history,
     decode_json,
@@ -48,7 +47,7 @@ from .models import (
 __all__ = ["DEFAULT_USER_AGENT", "Client"]
 
 DEFAULT_USER_AGENT = f"zapledger/{__version__}"
-_LOCK_BITS = re.compile(r"^[01]{8}$")
+_COMMAND_PATH = re.compile(r"^/cgi-[a-z-]+-Z?\d+(?:-[0-9]+)*$")
 T = TypeVar("T")
 
 
@@ -356,80 +355,15 @@ class Client:
 
     # --- commands ------------------------------------------------------------------------------
 
-    async def _command(self, path: str, *, need_status: bool = True) -> Mapping[str, Any]:
+    async def command(self, path: str) -> Mapping[str, Any]:
+        """Send one command path (built and checked by :mod:`zapledger.control`) and decode it.
+
+        Returns the answer object; a negative ``status`` (also as a string, ``"-14"``) raises
+        :class:`CommandError` with its code and meaning. Use :class:`zapledger.control.Controller`
+        rather than this: it checks the arguments first and reads the effect back.
+        """
+        if not _COMMAND_PATH.match(path):
+            raise ValueError(f"not a command path: {path!r}")
         endpoint = path.lstrip("/")
         payload = await self._wire.get(path, lambda b: decode_json(b, endpoint=endpoint))
-        return _check_command(payload, endpoint, need_status=need_status)
-
-    async def set_mode(self, serial: str, mode: ZappiMode | int) -> None:
-        """Fast, Eco, Eco+ or Stop."""
-        value = int(mode)
-        if not 1 <= value <= 4:
-            raise ValueError(f"mode must be FAST, ECO, ECO_PLUS or STOPPED, got {mode!r}")
-        await self._command(f"/cgi-zappi-mode-Z{_serial(serial)}-{value}-0-0-0000")
-
-    async def boost(self, serial: str, kwh: int) -> None:
-        """Manual boost: add ``kwh`` from the grid now."""
-        await self._command(f"/cgi-zappi-mode-Z{_serial(serial)}-0-10-{_kwh(kwh)}-0000")
-
-    async def smart_boost(self, serial: str, kwh: int, ready_by: time) -> None:
-        """Smart boost: ``kwh`` ready by ``ready_by`` (local charger time, minutes 0/15/30/45)."""
-        if ready_by.minute % 15 or ready_by.second or ready_by.microsecond:
-            raise ValueError(f"ready_by must be on a quarter hour, got {ready_by:%H:%M:%S}")
-        hhmm = f"{ready_by.hour:02d}{ready_by.minute:02d}"
-        await self._command(f"/cgi-zappi-mode-Z{_serial(serial)}-0-11-{_kwh(kwh)}-{hhmm}")
-
-    async def stop_boost(self, serial: str) -> None:
-        await self._command(f"/cgi-zappi-mode-Z{_serial(serial)}-0-2-0-0000")
-
-    async def set_min_green(self, serial: str, pct: int) -> int:
-        """Minimum green level (Eco+), 0–100 %; returns the level the cloud confirms."""
-        if not 0 <= pct <= 100:
-            raise ValueError(f"minimum green level must be 0..100 %, got {pct}")
-        path = f"/cgi-set-min-green-Z{_serial(serial)}-{pct}"
-        answer = await self._command(path, need_status=False)
-        endpoint = path.lstrip("/")
-        mgl = answer.get("mgl")
-        if mgl is None:
-            if "status" in answer:
-                return pct
-            raise BadResponseError(f"{endpoint}: answer has no 'mgl'", endpoint=endpoint)
-        if isinstance(mgl, bool) or not isinstance(mgl, int | float | str):
-            raise BadResponseError(f"{endpoint}: unreadable 'mgl' {mgl!r}", endpoint=endpoint)
-        try:
-            return int(mgl)
-        except ValueError:
-            raise BadResponseError(
-                f"{endpoint}: unreadable 'mgl' {mgl!r}", endpoint=endpoint
-            ) from None
-
-    async def set_priority(self, serial: str, n: int) -> None:
-        if n < 1:
-            raise ValueError(f"priority must be 1 or more, got {n}")
-        await self._command(f"/cgi-set-priority-Z{_serial(serial)}-{n}")
-
-    async def set_phase_setting(self, serial: str, n: int) -> None:
-        """0 single phase, 1 three phase, 2 automatic switching."""
-        if n not in (0, 1, 2):
-            raise ValueError(f"phase setting must be 0, 1 or 2, got {n}")
-        await self._command(f"/cgi-zappi-phase-setting-Z{_serial(serial)}-{n}")
-
-    async def boost_times(self, serial: str) -> Any:
-        """The boost timer table as the cloud sends it (decoded JSON, not interpreted)."""
-        endpoint = f"cgi-boost-time-Z{_serial(serial)}"
-        payload = await self._wire.get(f"/{endpoint}", lambda b: decode_json(b, endpoint=endpoint))
-        if isinstance(payload, Mapping) and "status" in payload:
-            _check_command(payload, endpoint)
-        return payload
-
-    async def set_lock(self, serial: str, bits: str) -> None:
-        """Lock settings as 8 characters of 0/1 (``cgi-jlock-<serial>-<bits>``, no ``Z``)."""
-        if not _LOCK_BITS.match(bits):
-            raise ValueError(f"lock bits are 8 characters of 0 and 1, got {bits!r}")
-        await self._command(f"/cgi-jlock-{_serial(serial)}-{bits}")
-
-
-def _kwh(kwh: int) -> int:
-    if isinstance(kwh, bool) or not isinstance(kwh, int) or not 1 <= kwh <= 99:
-        raise ValueError(f"boost energy is a whole number of kWh, 1..99, got {kwh!r}")
-    return kwh
+        return _check_command(payload, endpoint, need_status=False)

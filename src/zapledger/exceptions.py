@@ -9,6 +9,7 @@ class. Messages name the endpoint or file that failed, never the API key.
     ├── UsageError             an argument the caller got wrong (a backwards range, a date out of
     │                          range, nothing to start from); also a ``ValueError``
     ├── ConfigError            missing or unreadable credentials / settings
+    ├── CommandArgumentError   a command argument out of range, or no such zappi: nothing was sent
     ├── ApiError               anything that went wrong talking to the myenergi cloud
     │   ├── AuthenticationError    401: wrong hub serial or API key (never retried)
     │   ├── CloudConnectionError   connection refused/reset, DNS, TLS
@@ -16,7 +17,9 @@ class. Messages name the endpoint or file that failed, never the API key.
     │   ├── RateLimitedError       429 after the retries ran out (``retry_after_s``)
     │   ├── ServerError            5xx after the retries ran out, or another unexpected status
     │   ├── BadResponseError       malformed JSON, an HTML error page, a payload of the wrong shape
-    │   └── CommandError           the API refused a command (``code``, ``meaning``)
+    │   ├── CommandError           the API refused a command (``code``, ``meaning``)
+    │   │   └── CommandFailedError the charger accepted it, then reported failure (``cmt`` 253)
+    │   └── CommandNotConfirmedError   accepted, but the status did not show it done in time
     ├── StoreError             the database could not be opened, migrated or written
     └── MeterError             meter input that could not be read at all
 """
@@ -29,7 +32,10 @@ __all__ = [
     "BadResponseError",
     "CloudConnectionError",
     "CloudTimeoutError",
+    "CommandArgumentError",
     "CommandError",
+    "CommandFailedError",
+    "CommandNotConfirmedError",
     "ConfigError",
     "MeterError",
     "RateLimitedError",
@@ -113,6 +119,24 @@ class CommandError(ApiError):
         super().__init__(
             f"command refused with code {code} ({self.meaning}){detail}", endpoint=endpoint
         )
+
+
+class CommandFailedError(CommandError):
+    """The charger accepted a command and then reported it failed: ``cmt`` showed 253."""
+
+    def __init__(self, *, endpoint: str | None = None, detail: str = "") -> None:
+        self.code = 253
+        self.meaning = "the charger reported the command failed"
+        more = f"; {detail}" if detail else ""
+        ApiError.__init__(self, f"{self.meaning} (cmt 253){more}", endpoint=endpoint)
+
+
+class CommandNotConfirmedError(ApiError):
+    """A command was accepted but the status did not show it done before the wait ran out."""
+
+
+class CommandArgumentError(ZapledgerError, ValueError):
+    """A command argument is out of range, or names no zappi of the hub; nothing was sent."""
 
 
 class StoreError(ZapledgerError):

@@ -18,7 +18,9 @@ from ..exceptions import (
     ApiError,
     AuthenticationError,
     BadResponseError,
+    CommandArgumentError,
     CommandError,
+    CommandNotConfirmedError,
     ConfigError,
     MeterError,
     StoreError,
@@ -41,9 +43,11 @@ app = typer.Typer(
 #: Exit codes by error class, most specific first. 2 is click's usage error.
 EXIT_CODES: tuple[tuple[type[ZapledgerError], int], ...] = (
     (UsageError, 2),
+    (CommandArgumentError, 2),
     (ConfigError, 3),
     (AuthenticationError, 4),
     (CommandError, 7),
+    (CommandNotConfirmedError, 7),
     (BadResponseError, 6),
     (MeterError, 6),
     (ApiError, 5),
@@ -79,7 +83,7 @@ def _root(
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
 
 
-for _name in ("_core", "_sync", "_meter", "_report"):
+for _name in ("_core", "_control", "_sync", "_meter", "_report"):
     import_module(f"{__name__}.{_name}").register(app)
 
 

@@ -1,11 +1,9 @@
-"""Commands of the foundation: status, history, decode, control, login, simulate, demo."""
+"""Commands of the foundation: status, history, decode, login, simulate, demo."""
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,20 +24,10 @@ if TYPE_CHECKING:
     from ..models import History, ZappiStatus
 
 
-class Mode(StrEnum):
-    FAST = "fast"
-    ECO = "eco"
-    ECO_PLUS = "eco+"
-    STOP = "stop"
-
-
 def register(app: typer.Typer) -> None:
     app.command("status")(status_cmd)
     app.command("history")(history_cmd)
     app.command("decode")(decode_cmd)
-    app.command("mode")(mode_cmd)
-    app.command("boost")(boost_cmd)
-    app.command("min-green")(min_green_cmd)
     app.command("login")(login_cmd)
     app.command("simulate")(simulate_cmd)
     app.command("demo")(demo_cmd)
@@ -245,75 +233,6 @@ def decode_cmd(
             state.console().print(status_panel(zappi))
 
 
-# --- control ---------------------------------------------------------------------------------
-
-
-def mode_cmd(
-    mode: Mode = typer.Argument(..., help="fast, eco, eco+ or stop."),
-    serial: str | None = typer.Option(None, "--serial"),
-) -> None:
-    """Set the charge mode."""
-    from ..models import ZappiMode
-
-    wire = {
-        Mode.FAST: ZappiMode.FAST,
-        Mode.ECO: ZappiMode.ECO,
-        Mode.ECO_PLUS: ZappiMode.ECO_PLUS,
-        Mode.STOP: ZappiMode.STOPPED,
-    }[mode]
-    _command(lambda c, sn: c.set_mode(sn, wire), serial, f"mode set to {mode.value}")
-
-
-def boost_cmd(
-    energy_kwh: int = typer.Argument(0, min=0, max=99, help="kWh to add (0 with --stop)."),
-    ready_by: str | None = typer.Option(None, "--by", help="Smart boost: ready by HH:MM."),
-    stop: bool = typer.Option(False, "--stop", help="Stop any boost."),
-    serial: str | None = typer.Option(None, "--serial"),
-) -> None:
-    """Start a manual or smart boost, or stop it."""
-    if stop:
-        _command(lambda c, sn: c.stop_boost(sn), serial, "boost stopped")
-        return
-    if energy_kwh <= 0:
-        raise typer.BadParameter("give the kWh to add, or --stop")
-    if ready_by is None:
-        _command(lambda c, sn: c.boost(sn, energy_kwh), serial, f"boosting {energy_kwh} kWh")
-        return
-    try:
-        by = datetime.strptime(ready_by, "%H:%M").time()
-    except ValueError:
-        raise typer.BadParameter("--by takes HH:MM", param_hint="--by") from None
-    if by.minute % 15:
-        raise typer.BadParameter(
-            "the charger takes quarter hours (HH:00/15/30/45)", param_hint="--by"
-        )
-    _command(
-        lambda c, sn: c.smart_boost(sn, energy_kwh, by),
-        serial,
-        f"smart boost of {energy_kwh} kWh by {ready_by}",
-    )
-
-
-def min_green_cmd(
-    pct: int = typer.Argument(..., min=0, max=100, help="Minimum green level in %."),
-    serial: str | None = typer.Option(None, "--serial"),
-) -> None:
-    """Set the minimum green level (Eco+)."""
-    _command(lambda c, sn: c.set_min_green(sn, pct), serial, f"minimum green level set to {pct} %")
-
-
-def _command(call: Any, serial: str | None, done: str) -> None:
-    cfg = settings()
-
-    async def go() -> None:
-        async with make_client(cfg) as client:
-            sn = await _zappi_serial(client, serial or cfg.zappi_serial)
-            await call(client, sn)
-
-    run_async(go())
-    state.console().print(f"{done}; the charger applies it within a minute")
-
-
 # --- login -----------------------------------------------------------------------------------
 
 
@@ -360,16 +279,23 @@ def simulate_cmd(
     seed: int = typer.Option(1, help="Seed of the simulated household."),
     latency_ms: int = typer.Option(0, min=0, help="Delay added to every answer."),
     faults: str = typer.Option("", help="e.g. '500=0.05,429=0.02,timeout=0.01,asn-change=200'."),
+    command_faults: str = typer.Option(
+        "", help="Device faults of commands, e.g. 'busy=0.1,invalid=0.05,fail=0.05,stall=0.01'."
+    ),
     hub_serial: str = typer.Option("10088888", help="Hub serial the simulator accepts."),
     api_key: str = typer.Option("sim-api-key", help="API key the simulator accepts."),
 ) -> None:
     """Run the built-in myenergi cloud simulator in the foreground (Ctrl-C stops it)."""
-    from ..simulator import Faults, Simulator, serve_forever
+    from ..simulator import CommandFaults, Faults, Simulator, serve_forever
 
     try:
         Faults.parse(faults)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--faults") from None
+    try:
+        device_faults = CommandFaults.parse(command_faults)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--command-faults") from None
     console = state.console()
 
     def ready(sim: Simulator) -> None:
@@ -383,7 +309,17 @@ def simulate_cmd(
         console.print("  Ctrl-C stops it")
 
     try:
-        serve_forever(port, seed, latency_ms, faults, host, hub_serial, api_key, on_ready=ready)
+        serve_forever(
+            port,
+            seed,
+            latency_ms,
+            faults,
+            host,
+            hub_serial,
+            api_key,
+            on_ready=ready,
+            command_faults=device_faults,
+        )
     except OSError as exc:
         from ..exceptions import ConfigError
 

@@ -13,6 +13,7 @@ The household behind it (:class:`Household`) is the deterministic truth other co
 
 from __future__ import annotations
 
+from ._commands import COMMAND_FAULT_KINDS, CommandFaults, DeviceLogEntry
 from ._physics import DayTruth, EvSession, Site
 from ._requestlog import SeenRequest
 from ._stats import SimStats
@@ -22,12 +23,15 @@ from .server import ASN_HEADER, Simulator, main, serve_forever
 
 __all__ = [
     "ASN_HEADER",
+    "COMMAND_FAULT_KINDS",
     "ENERGY_KEYS",
     "FAULT_KINDS",
     "Answer",
     "AsnHeader",
+    "CommandFaults",
     "DayQuirks",
     "DayTruth",
+    "DeviceLogEntry",
     "EvSession",
     "EvState",
     "Faults",

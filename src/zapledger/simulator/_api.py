@@ -113,7 +113,7 @@ class SiteApi:
             return self._history(path, now, hourly=False)
         if path == "/cgi-get-app-key-":
             return _json(self._app_keys())
-        answer = self.devices.command(path, asn)
+        answer = self.devices.command(path, now, asn)
         if answer is not None:
             return _json(answer)
         return _not_found()

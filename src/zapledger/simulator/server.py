@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ._api import Reply, SiteApi, html_page, path_kind
+from ._commands import CommandFaults, DeviceLogEntry
 from ._digest import DigestVerifier
 from ._httpserver import ASN_HEADER, Handler, HttpServer
 from ._requestlog import RequestLog, SeenRequest
@@ -70,6 +71,7 @@ class Simulator:
         history_start: date | None = None,
         quirk_rates: QuirkRates | None = None,
         command_reads: int = 2,
+        command_faults: CommandFaults | str | None = None,
         nonce_ttl_s: float | None = None,
     ) -> None:
         if not hub_serial.isdigit():
@@ -93,6 +95,7 @@ class Simulator:
             history_start=history_start,
         )
         self._devices = ZappiDevices(self.household, timezone, hub_serial, command_reads)
+        self.command_faults = command_faults
         self._api = SiteApi(self._devices, hub_serial, tuple(harvi_serials), seed)
         self._digest = DigestVerifier(hub_serial, api_key, nonce_ttl_s=nonce_ttl_s)
         parsed = faults if isinstance(faults, Faults) else Faults.parse(faults)
@@ -250,6 +253,33 @@ class Simulator:
     def clear_faults(self) -> None:
         """Forget forced faults and corrupt days (random fault rates stay)."""
         self._plan.clear()
+
+    # -- the devices' commands (see ``_commands``) --------------------------------------------
+
+    @property
+    def command_faults(self) -> CommandFaults:
+        return self._devices.desk.faults
+
+    @command_faults.setter
+    def command_faults(self, value: CommandFaults | str | None) -> None:
+        parsed = value if isinstance(value, CommandFaults) else CommandFaults.parse(value)
+        self._devices.desk.faults = parsed
+
+    def force_command(self, kind: str, count: int = 1, *, numeric: bool = False) -> None:
+        """The next ``count`` commands get device fault ``kind`` (``busy``, ``fail``, ``stall`` …).
+
+        Refusals carry their status as a string, as the real API does; ``numeric`` as a number.
+        """
+        self._devices.desk.force(kind, count, numeric=numeric)
+
+    @property
+    def device_log(self) -> tuple[DeviceLogEntry, ...]:
+        """Every command a zappi of this hub received, in order, with its exact effect."""
+        return self._devices.device_log()
+
+    def device_settings(self, serial: str) -> dict[str, Any]:
+        """A copy of one zappi's settings as the device holds them (status field names)."""
+        return self._devices.settings(serial)
 
     @property
     def plan(self) -> FaultPlan:
@@ -449,6 +479,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hub-serial", default="10088888")
     parser.add_argument("--api-key", default="sim-api-key")
     parser.add_argument("--now", default=None, help="freeze the clock at this ISO time (UTC)")
+    parser.add_argument(
+        "--command-faults", default=None, help='e.g. "busy=0.1,invalid=0.05,fail=0.05,stall=0.01"'
+    )
     args = parser.parse_args(argv)
     options: dict[str, Any] = {}
     try:
@@ -456,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
             frozen = datetime.fromisoformat(args.now)
             options["now"] = frozen if frozen.tzinfo else frozen.replace(tzinfo=UTC)
         Faults.parse(args.faults)
+        if args.command_faults:
+            options["command_faults"] = CommandFaults.parse(args.command_faults)
     except ValueError as exc:
         parser.error(str(exc))
 
