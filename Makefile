@@ -39,6 +39,7 @@ pytest: $(VENV)/.installed-dev system-deps
 test: lint typecheck pytest
 
 bench: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[all,bench]'
 	$(BIN)/python bench/run.py
 
 clean:

@@ -5,7 +5,6 @@ The public API is what ``__all__`` lists; submodules whose names start with ``_`
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import (
@@ -25,16 +24,13 @@ from .exceptions import (
 )
 
 if TYPE_CHECKING:
+    __version__: str
     from .backfill import sync
     from .client import Client
     from .reconciliation import reconcile
     from .report import balance, write_html_report
     from .store import open_store
 
-try:
-    __version__ = version("zapledger")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
 
 __all__ = [
     "ApiError",
@@ -72,7 +68,20 @@ _LAZY = {
 }
 
 
+def _version() -> str:
+    """The installed distribution's version (importlib.metadata is slow: asked on first use)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("zapledger")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "0.0.0"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value = globals()["__version__"] = _version()
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'zapledger' has no attribute {name!r}")

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from importlib import import_module
 
 import typer
-from rich.markup import escape
 
 from ..exceptions import (
     ApiError,
@@ -96,6 +95,8 @@ def exit_code_for(exc: ZapledgerError) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
+    from rich.markup import escape
+
     err = state.err_console()
     args = rewrite_deprecated(list(sys.argv[1:] if argv is None else argv), err.print)
     try:

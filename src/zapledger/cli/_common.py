@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import date
@@ -43,6 +42,8 @@ state = _State()
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from a synchronous command."""
+    import asyncio
+
     return asyncio.run(coro)
 
 
