@@ -10,13 +10,12 @@ import csv
 import json
 import sys
 from datetime import date
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from ..models import ExportFormat, ExportResolution, Period
+from ..models import ChartKind, ExportFormat, ExportResolution, Period
 from ._common import (
     from_option,
     kwh,
@@ -30,15 +29,6 @@ from ._common import (
 
 if TYPE_CHECKING:
     from ..report import BalanceReport, PeriodBalance
-
-
-class ChartKind(StrEnum):
-    ALL = "all"
-    DAY = "day"
-    MONTH = "month"
-    YEAR = "year"
-    YEARS = "years"
-    PROFILE = "profile"
 
 
 def register(app: typer.Typer) -> None:

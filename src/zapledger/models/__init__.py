@@ -14,7 +14,15 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from ._enums import DsmrVersion, ExportFormat, ExportResolution, MeterFileFormat, Period, Resolution
+from ._enums import (
+    ChartKind,
+    DsmrVersion,
+    ExportFormat,
+    ExportResolution,
+    MeterFileFormat,
+    Period,
+    Resolution,
+)
 
 if TYPE_CHECKING:
     from ._decode import (
@@ -105,6 +113,7 @@ __all__ = [
     "J_PER_KWH",
     "VOLTAGE_PLAUSIBLE_V",
     "ChargeStatus",
+    "ChartKind",
     "CommandState",
     "CtClamp",
     "Device",

@@ -68,3 +68,14 @@ class DsmrVersion(enum.StrEnum):
     V2_2 = "2.2"
     V4 = "4"
     V5 = "5"
+
+
+class ChartKind(enum.StrEnum):
+    """Which charts ``zapledger chart`` draws (``all``, or one kind of :mod:`zapledger.report`)."""
+
+    ALL = "all"
+    DAY = "day"
+    MONTH = "month"
+    YEAR = "year"
+    YEARS = "years"
+    PROFILE = "profile"
