@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +31,7 @@ from zapledger.report import (
 )
 from zapledger.report._charts import Chart, days_chart, hour_labels, months_chart, profile_chart
 from zapledger.store import Store, open_store
+from zone_windows import local_midnight as local_midnight_utc
 
 TZ = "Europe/London"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -78,10 +79,6 @@ def payload_records(name: str) -> list[dict[str, Any]]:
     (records,) = json.loads((FIXTURES / name).read_bytes()).values()
     assert isinstance(records, list)
     return records
-
-
-def local_midnight_utc(day: date, tz: str) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 def hand_day_sums(store: Store, first: date, last: date, tz: str) -> dict[str, list[float]]:

@@ -15,10 +15,10 @@ import pytest
 
 from test_report_data import NOW, SERIAL, direct_sums, fill
 from zapledger.exceptions import ConfigError
-from zapledger.localtime import local_day_window
 from zapledger.models import Resolution
 from zapledger.report import EXPORT_COLUMNS, export_rows, write_export
 from zapledger.store import Store, open_store
+from zone_windows import day_window
 
 TZ = "Europe/London"
 DOC = Path(__file__).parents[1] / "docs" / "export-format.md"
@@ -46,7 +46,7 @@ def test_minute_rows_are_the_stored_records(store: Store) -> None:
     assert first["start_local"] == "2024-10-27T00:00:00+01:00"
     assert first["end_utc"] - first["start_utc"] == timedelta(minutes=1)
     assert rows[120]["start_local"] == "2024-10-27T01:00:00+00:00"  # the second 01:00
-    sums = direct_sums(store, SERIAL, Resolution.MINUTE, *local_day_window(day, TZ))
+    sums = direct_sums(store, SERIAL, Resolution.MINUTE, *day_window(day, TZ))
     for key, value in sums.items():
         assert sum(r[key] for r in rows) == value
     assert all(r["complete"] and r["source"] == "minute" and r["serial"] == "site" for r in rows)
@@ -85,7 +85,7 @@ def test_day_rows_cover_every_day(store: Store) -> None:
 def test_day_source_mixed_and_minute() -> None:
     with open_store("sqlite:///:memory:") as s:
         day = date(2024, 6, 3)
-        start = local_day_window(day, TZ)[0]
+        start = day_window(day, TZ)[0]
         fill(s, day, day, TZ, drop_hours=[start])
         fill(s, day + timedelta(days=1), day + timedelta(days=1), TZ, hour=False)
         rows = list(export_rows(s, day, day + timedelta(days=1), TZ, resolution="day", now=NOW))

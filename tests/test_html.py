@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from test_charts import HOUSE_RGB, assert_bars, bars_in_png, hand_day_sums, local_midnight_utc
+from test_charts import HOUSE_RGB, assert_bars, bars_in_png, hand_day_sums
 from test_report_data import NOW, SERIAL, fill
 from zapledger.exceptions import UsageError
-from zapledger.localtime import local_day_window
 from zapledger.models import MeterReading, Resolution
 from zapledger.report import write_html_report
 from zapledger.report._html import _table, build_report_page, render_html
 from zapledger.store import Store, open_store
+from zone_windows import day_window
+from zone_windows import local_midnight as local_midnight_utc
 
 TZ = "Europe/London"
 
@@ -155,7 +156,7 @@ def test_reversed_range_is_a_usage_error(store: Store, tmp_path: Path) -> None:
 def test_real_reconciliation_is_embedded(store: Store) -> None:
     """With meter readings, the page carries zapledger.reconciliation's summary and its chart."""
     first, last = date(2024, 10, 25), date(2024, 10, 27)
-    start, end = local_day_window(first, TZ)[0], local_day_window(last, TZ)[1]
+    start, end = day_window(first, TZ)[0], day_window(last, TZ)[1]
     total = 5_000_000_000
     readings = []
     for rec in store.history(SERIAL, Resolution.HOUR, start, end):

@@ -12,9 +12,9 @@ import pytest
 
 from test_report_data import SERIAL, direct_sums, fill
 from zapledger.cli import main
-from zapledger.localtime import local_day_window
 from zapledger.models import Resolution
 from zapledger.store import open_store
+from zone_windows import day_window
 
 TZ = "Europe/London"
 
@@ -46,9 +46,7 @@ def test_report_json_equals_stored_joules(db: str, capsys: pytest.CaptureFixture
     data = json.loads(capsys.readouterr().out)
     (row,) = data["rows"]
     with open_store(db) as store:
-        sums = direct_sums(
-            store, SERIAL, Resolution.HOUR, *local_day_window(date(2024, 10, 27), TZ)
-        )
+        sums = direct_sums(store, SERIAL, Resolution.HOUR, *day_window(date(2024, 10, 27), TZ))
     assert {k: row[k] for k in sums} == sums
     assert row["expected_hours"] == 25
     assert data["complete"] is True

@@ -11,9 +11,9 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from zapledger.localtime import expected_records, local_day_window
 from zapledger.models import History, HistoryRecord, Resolution
 from zapledger.store import Store
+from zone_windows import day_window
 
 SERIAL = "10000001"
 SECOND_SERIAL = "10000002"
@@ -109,7 +109,7 @@ def fill(
     store.upsert_device(serial, "zappi")
     day = first
     while day <= last:
-        start, end = local_day_window(day, tz, Resolution.MINUTE)
+        start, end = day_window(day, tz)
         recs = minutes(start, end, ev=ev)
         if minute:
             kept = tuple(r for r in recs if r.timestamp not in drop_minutes)
@@ -119,7 +119,7 @@ def fill(
                 day,
                 tz,
                 History(serial, Resolution.MINUTE, kept),
-                expected=expected_records(day, tz, Resolution.MINUTE),
+                expected=(end - start) // timedelta(minutes=1),
                 final=final,
                 fetched_at=NOW,
             )
@@ -131,7 +131,7 @@ def fill(
                 day,
                 tz,
                 History(serial, Resolution.HOUR, kept),
-                expected=expected_records(day, tz, Resolution.HOUR),
+                expected=(end - start) // timedelta(hours=1),
                 final=final,
                 fetched_at=NOW,
             )

@@ -9,10 +9,10 @@ import msgspec
 import pytest
 
 from test_report_data import NOW, SECOND_SERIAL, SERIAL, direct_sums, fill, minutes
-from zapledger.localtime import local_day_window
-from zapledger.models import Energy, History, Period, Resolution
+from zapledger.models import History, Period, Resolution
 from zapledger.report import SlotStatus, balance, hourly_series
 from zapledger.store import Store, open_store
+from zone_windows import day_window
 
 TZ = "Europe/London"
 H = timedelta(hours=1)
@@ -52,7 +52,7 @@ def test_day_equals_direct_sums_on_dst_days(
     )
     report = balance(store, day, day, TZ, period="day", now=NOW)
     (row,) = report.rows
-    start, end = local_day_window(day, TZ)
+    start, end = day_window(day, TZ)
     assert _energy(row) == direct_sums(store, SERIAL, resolution, start, end)
     assert row.coverage.complete
     assert row.coverage.expected_hours == (end - start) // H
@@ -64,26 +64,34 @@ def test_hours_of_a_fall_back_day_equal_minute_sums(store: Store) -> None:
     day = date(2024, 10, 27)
     fill(store, day, day, TZ, hour=False)
     report = balance(store, day, day, TZ, period=Period.HOUR, now=NOW)
-    assert len(report.rows) == 25
+    start = datetime(2024, 10, 26, 23, tzinfo=UTC)  # local midnight in BST; 01:00 comes twice
+    assert [(r.start, r.end) for r in report.rows] == [
+        (start + i * H, start + (i + 1) * H) for i in range(25)
+    ]
     for r in report.rows:
         assert _energy(r) == direct_sums(store, SERIAL, Resolution.MINUTE, r.start, r.end)
         assert r.coverage.minute_hours == 1
-    assert report.total.energy == Energy.total(r.energy for r in report.rows)
+    whole_day = direct_sums(store, SERIAL, Resolution.MINUTE, start, start + 25 * H)
+    assert _energy(report.total) == whole_day
 
 
 def test_months_and_years_equal_direct_sums(store: Store) -> None:
     fill(store, date(2024, 3, 25), date(2024, 4, 5), TZ, minute=False)
     report = balance(store, date(2024, 3, 25), date(2024, 4, 5), TZ, period="month", now=NOW)
     assert [r.label for r in report.rows] == ["2024-03", "2024-04"]
-    for r in report.rows:
-        assert _energy(r) == direct_sums(store, SERIAL, Resolution.HOUR, r.start, r.end)
+    # GMT until 01:00 UTC on 31 March, BST (UTC+1) after
+    march = (datetime(2024, 3, 25, tzinfo=UTC), datetime(2024, 3, 31, 23, tzinfo=UTC))
+    april = (datetime(2024, 3, 31, 23, tzinfo=UTC), datetime(2024, 4, 5, 23, tzinfo=UTC))
+    for r, (lo, hi) in zip(report.rows, (march, april), strict=True):
+        assert _energy(r) == direct_sums(store, SERIAL, Resolution.HOUR, lo, hi)
     year = balance(store, date(2024, 3, 25), date(2024, 4, 5), TZ, period="year", now=NOW)
-    assert _energy(year.rows[0]) == _energy(report.total)
+    whole = direct_sums(store, SERIAL, Resolution.HOUR, march[0], april[1])
+    assert _energy(year.rows[0]) == _energy(report.total) == whole
 
 
 def test_minute_fallback_where_hours_are_missing(store: Store) -> None:
     day = date(2024, 6, 3)
-    start, _ = local_day_window(day, TZ)
+    start, _ = day_window(day, TZ)
     dropped_hours = [start + 5 * H, start + 6 * H]
     fill(store, day, day, TZ, drop_hours=dropped_hours)
     series = hourly_series(store, day, day, TZ, now=NOW)
@@ -93,14 +101,14 @@ def test_minute_fallback_where_hours_are_missing(store: Store) -> None:
     (row,) = balance(store, day, day, TZ, now=NOW).rows
     assert row.coverage.complete
     assert row.coverage.minute_hours == 2
-    from_hours = direct_sums(store, SERIAL, Resolution.HOUR, *local_day_window(day, TZ))
+    from_hours = direct_sums(store, SERIAL, Resolution.HOUR, *day_window(day, TZ))
     from_minutes = [direct_sums(store, SERIAL, Resolution.MINUTE, h, h + H) for h in dropped_hours]
     assert _energy(row) == {f: from_hours[f] + sum(m[f] for m in from_minutes) for f in FIELDS}
 
 
 def test_missing_minutes_are_reported_not_hidden(store: Store) -> None:
     day = date(2024, 6, 3)
-    start, _ = local_day_window(day, TZ)
+    start, _ = day_window(day, TZ)
     gone = [start + 9 * H + timedelta(minutes=m) for m in range(10)]
     gone += [start + 20 * H + timedelta(minutes=m) for m in range(60)]
     fill(store, day, day, TZ, hour=False, drop_minutes=gone)
@@ -109,7 +117,7 @@ def test_missing_minutes_are_reported_not_hidden(store: Store) -> None:
     assert row.coverage.partial_hours == 1
     assert row.coverage.missing_hours == 1
     assert row.coverage.problems() == ["1 h without data", "1 h with minutes missing"]
-    assert _energy(row) == direct_sums(store, SERIAL, Resolution.MINUTE, *local_day_window(day, TZ))
+    assert _energy(row) == direct_sums(store, SERIAL, Resolution.MINUTE, *day_window(day, TZ))
 
 
 def test_days_not_final_and_failures_are_flagged(store: Store) -> None:
@@ -126,7 +134,7 @@ def test_days_not_final_and_failures_are_flagged(store: Store) -> None:
 
 def test_suspect_and_duplicate_notes(store: Store) -> None:
     day = date(2024, 6, 3)
-    start, end = local_day_window(day, TZ, Resolution.MINUTE)
+    start, end = day_window(day, TZ)
     recs = minutes(start, end)
     bad = msgspec.structs.replace(recs[0], voltage_v=0.0)
     history = History(SERIAL, Resolution.MINUTE, (bad, *recs[1:]), duplicates_dropped=1)
@@ -143,7 +151,7 @@ def test_site_not_double_counted_over_two_zappis(store: Store) -> None:
     day = date(2024, 6, 3)
     fill(store, day, day, TZ)
     fill(store, day, day, TZ, serial=SECOND_SERIAL, ev=False)  # same grid CT, no EV
-    window = local_day_window(day, TZ)
+    window = day_window(day, TZ)
     one = direct_sums(store, SERIAL, Resolution.HOUR, *window)
     (row,) = balance(store, day, day, TZ, now=NOW).rows
     assert row.coverage.complete
@@ -154,7 +162,7 @@ def test_site_not_double_counted_over_two_zappis(store: Store) -> None:
 
 def test_two_zappis_fall_back_to_minutes_of_both(store: Store) -> None:
     day = date(2024, 6, 3)
-    start, _ = local_day_window(day, TZ)
+    start, _ = day_window(day, TZ)
     fill(store, day, day, TZ)
     fill(store, day, day, TZ, serial=SECOND_SERIAL, drop_hours=[start + 12 * H])
     series = hourly_series(store, day, day, TZ, now=NOW)
@@ -171,7 +179,7 @@ def test_two_zappis_fall_back_to_minutes_of_both(store: Store) -> None:
 def test_future_hours_of_today(store: Store) -> None:
     day = date(2024, 6, 3)
     fill(store, day, day, TZ)
-    start, _ = local_day_window(day, TZ)
+    start, _ = day_window(day, TZ)
     (row,) = balance(store, day, day, TZ, now=start + 10 * H).rows
     assert row.coverage.future_hours == 0  # the stored hours count, even "from the future"
     empty = date(2024, 6, 4)

@@ -9,13 +9,14 @@ import pytest
 
 from zapledger.backfill import DayReason, day_reason, plan_days, split_days
 from zapledger.backfill._run import _items
-from zapledger.localtime import local_day_window, local_days
+from zapledger.localtime import local_days
 from zapledger.models import History, HistoryRecord, Resolution
 from zapledger.store import SyncState
+from zone_windows import day_window
 
 TZ = "Europe/London"
 DAY = date(2024, 5, 10)
-DAY_END = local_day_window(DAY, TZ)[1]
+DAY_END = day_window(DAY, TZ)[1]
 
 
 def state(
@@ -28,7 +29,7 @@ def state(
     error: str | None = None,
     tz: str = TZ,
 ) -> SyncState:
-    start = local_day_window(day, tz)[0]
+    start = day_window(day, tz)[0]
     return SyncState(
         serial="10000001",
         resolution=Resolution.MINUTE,
@@ -173,7 +174,7 @@ def _hours(
     ],
 )
 def test_split_days_cuts_local_days_across_dst(tz: str, days: list[date], sizes: list[int]) -> None:
-    start = local_day_window(days[0], tz, Resolution.HOUR)[0]
+    start = day_window(days[0], tz)[0]
     history = History("1", Resolution.HOUR, _hours(start, sum(sizes), skip=frozenset({30})), 2)
     parts = split_days(history, days, tz)
     assert [d for d, _ in parts] == days
@@ -181,13 +182,13 @@ def test_split_days_cuts_local_days_across_dst(tz: str, days: list[date], sizes:
     assert [h.missing for _, h in parts] == [0, 1, 0]
     assert [h.duplicates_dropped for _, h in parts] == [2, 0, 0]
     for day, part in parts:
-        lo, hi = local_day_window(day, tz, Resolution.HOUR)
+        lo, hi = day_window(day, tz)
         assert all(lo <= r.timestamp < hi for r in part.records)
 
 
 def test_split_days_ignores_records_outside_the_days() -> None:
     day = date(2024, 7, 1)
-    start = local_day_window(day, TZ, Resolution.HOUR)[0]
+    start = datetime(2024, 6, 30, 23, tzinfo=UTC)  # London midnight in BST
     history = History("1", Resolution.HOUR, _hours(start - timedelta(hours=2), 28))
     ((_, part),) = split_days(history, [day], TZ)
     assert len(part.records) == 24 and part.missing == 0

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from zapledger.localtime import local_day_window
 from zapledger.simulator import Simulator
+from zone_windows import day_window
 
 HUB = "10066666"
 KEY = "process-test-key-5c4b"
@@ -89,7 +89,7 @@ def assert_whole_days(db: Path) -> None:
     with sqlite3.connect(db) as conn:
         states = conn.execute("SELECT resolution, day, records FROM sync_state").fetchall()
         for resolution, day, records in states:
-            start, end = local_day_window(date.fromisoformat(day), TZ)
+            start, end = day_window(date.fromisoformat(day), TZ)
             (n,) = conn.execute(
                 f"SELECT COUNT(*) FROM history_{resolution} WHERE ts >= ? AND ts < ?",
                 (int(start.timestamp()), int(end.timestamp())),

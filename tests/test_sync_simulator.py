@@ -16,10 +16,10 @@ import stamina
 
 from zapledger.backfill import DayWritten, SyncEvent, sync_zappi
 from zapledger.client import Client
-from zapledger.localtime import local_day_window, utc_day_window
 from zapledger.models import History, Resolution
 from zapledger.simulator import Faults, QuirkRates, Simulator
 from zapledger.store import Store, open_store
+from zone_windows import day_window
 
 HUB = "10077777"
 KEY = "sync-test-key-9f8e7d"
@@ -88,7 +88,8 @@ async def test_backfill_stores_what_the_cloud_serves(
     for i in range(7):
         day = WINTER + timedelta(days=i)
         served = sim.household.day_minutes(day, ZAPPI)
-        start, end = utc_day_window(day)
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        end = start + timedelta(days=1)
         stored = store.history(ZAPPI, Resolution.MINUTE, start, end)
         quirks = sim.household.quirks(day)
         assert len(stored) == 1440 - len(quirks.missing_minutes)
@@ -242,15 +243,16 @@ async def test_dst_days_have_23_and_25_hourly_rows(
                 c, store, ZAPPI, day - timedelta(days=1), day + timedelta(days=1), tz, now=NOW
             )
     assert summary.ok
-    start, end = local_day_window(day, tz)
+    start, end = day_window(day, tz)
+    assert (end - start) // timedelta(hours=1) == hours
     assert len(store.history(ZAPPI, Resolution.HOUR, start, end)) == hours
     assert len(store.history(ZAPPI, Resolution.MINUTE, start, end)) == minutes
     for resolution, n in ((Resolution.HOUR, hours), (Resolution.MINUTE, minutes)):
         state = store.sync_states(ZAPPI, resolution, day, day)[day]
         assert state.expected == state.records == n and state.missing == 0
     # the three days together hold exactly their records: nothing lost or doubled at the seams
-    lo = local_day_window(day - timedelta(days=1), tz)[0]
-    hi = local_day_window(day + timedelta(days=1), tz)[1]
+    lo = day_window(day - timedelta(days=1), tz)[0]
+    hi = day_window(day + timedelta(days=1), tz)[1]
     assert store.count_history(ZAPPI, Resolution.HOUR) == hours + 48
     assert len(store.history(ZAPPI, Resolution.HOUR, lo, hi)) == hours + 48
 
@@ -332,8 +334,8 @@ async def test_a_1441_record_day_stores_1440_rows(
     source = FullDayMinutes(client)
     summary = await sync_zappi(source, store, ZAPPI, day, day, "UTC", [Resolution.MINUTE], now=NOW)
     assert summary.ok and summary.records_written == 1440
-    start, end = utc_day_window(day)
-    assert len(store.history(ZAPPI, Resolution.MINUTE, start, end)) == 1440
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    assert len(store.history(ZAPPI, Resolution.MINUTE, start, start + timedelta(days=1))) == 1440
     assert store.count_history(ZAPPI, Resolution.MINUTE) == 1440  # nothing of the next day
     state = store.sync_states(ZAPPI, Resolution.MINUTE, day, day)[day]
     assert state.records == state.expected == 1440 and state.missing == 0
