@@ -22,6 +22,7 @@ from matplotlib import image as mpimg
 from test_report_data import NOW, SERIAL, fill
 from zapledger.models import Period, Resolution, decode_history
 from zapledger.report import (
+    Chart,
     aggregate,
     charts_of_day,
     charts_of_month,
@@ -29,7 +30,7 @@ from zapledger.report import (
     hourly_series,
     save_charts,
 )
-from zapledger.report._charts import Chart, days_chart, hour_labels, months_chart, profile_chart
+from zapledger.report._charts import days_chart, hour_labels, months_chart, profile_chart
 from zapledger.store import Store, open_store
 from zone_windows import local_midnight as local_midnight_utc
 

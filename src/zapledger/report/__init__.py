@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._balance import BalanceReport, PeriodBalance, aggregate, balance, period_spans
+from ._charts import Chart, DrawnSeries
 from ._export import EXPORT_COLUMNS, export_rows, write_export
 from ._series import (
     Coverage,
@@ -29,12 +30,13 @@ from ._series import (
 
 if TYPE_CHECKING:
     from ..store import Store
-    from ._charts import Chart
 
 __all__ = [
     "EXPORT_COLUMNS",
     "BalanceReport",
+    "Chart",
     "Coverage",
+    "DrawnSeries",
     "HourSlot",
     "HourlySeries",
     "PeriodBalance",
@@ -73,7 +75,8 @@ def write_html_report(
 def charts_of_day(
     store: Store, day: date, tz: str, *, serial: str | None = None, now: datetime | None = None
 ) -> list[Chart]:
-    """The balance per local hour of one day."""
+    """The balance per local hour of one day. Each :class:`Chart` carries its PNG and the series
+    it drew (``chart.drawn("house")``), read back from the picture's artists."""
     from ._charts import day_chart
 
     series = hourly_series(store, day, day, tz, serial=serial, now=now)
