@@ -124,6 +124,22 @@ async def warm(client: Client, sim: Simulator) -> None:
     sim.clear_requests()
 
 
+class SendTimes(httpx.AsyncHTTPTransport):
+    """The real transport to the simulator, noting when each wire request leaves the limiter.
+
+    Times taken here are free of the scheduling jitter between the client and the server's
+    threads, so the limiter's spacing can be checked exactly.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[float] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(wallclock.monotonic())
+        return await super().handle_async_request(request)
+
+
 # --- discovery -------------------------------------------------------------------------------
 
 
@@ -414,17 +430,20 @@ def real_waits() -> Iterator[Waits]:
     stamina.instrumentation.set_on_retry_hooks(old)
 
 
-async def test_retry_after_is_honoured(client: Client, sim: Simulator, real_waits: Waits) -> None:
-    await warm(client, sim)
-    limited = Answer.page(429, b"<html>slow down</html>", headers=(("Retry-After", "0.3"),))
-    sim.answer(limited, path_contains=STATUS)
-    started = wallclock.monotonic()
-    await client.site_status()
-    elapsed = wallclock.monotonic() - started
+async def test_retry_after_is_honoured(sim: Simulator, real_waits: Waits) -> None:
+    wire = SendTimes()
+    async with make_client(sim, transport=wire) as client:
+        await warm(client, sim)
+        wire.sent.clear()
+        limited = Answer.page(429, b"<html>slow down</html>", headers=(("Retry-After", "0.3"),))
+        sim.answer(limited, path_contains=STATUS)
+        started = wallclock.monotonic()
+        await client.site_status()
+        elapsed = wallclock.monotonic() - started
     assert real_waits.waits == [pytest.approx(0.3)]
-    assert elapsed >= 0.29
-    retried = [r.at for r in sim.requests if r.authorized]
-    assert len(retried) == 2 and retried[1] - retried[0] >= 0.29
+    assert elapsed >= 0.299
+    assert [r.path for r in sim.requests if r.authorized] == [STATUS] * 2
+    assert len(wire.sent) == 2 and wire.sent[1] - wire.sent[0] >= 0.299
 
 
 async def test_retry_after_is_capped_by_backoff_max(sim: Simulator, real_waits: Waits) -> None:
@@ -710,22 +729,6 @@ async def test_command_bad_answers(client: Client, sim: Simulator, answer: Any) 
 
 
 # --- politeness ------------------------------------------------------------------------------
-
-
-class SendTimes(httpx.AsyncHTTPTransport):
-    """The real transport to the simulator, noting when each wire request leaves the limiter.
-
-    Times taken here are free of the scheduling jitter between the client and the server's
-    threads, so the limiter's spacing can be checked exactly.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[float] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append(wallclock.monotonic())
-        return await super().handle_async_request(request)
 
 
 async def test_rate_limit_spaces_requests(sim: Simulator) -> None:
