@@ -65,8 +65,8 @@ class ZappiDevices:
         """One zappi's status object at ``now``; counts as a status read for ``cmt``."""
         with self._lock:
             values = self._settings[serial]
+            snapshot = dict(values)  # a command completing on this read shows from the next one
             cmt = self.desk.tick(serial, values)
-            snapshot = dict(values)
         return self._build(serial, now, snapshot, cmt)
 
     def settings(self, serial: str) -> dict[str, Any]:
