@@ -7,9 +7,9 @@ class. Messages name the endpoint or file that failed, never the API key.
 
     ZapledgerError
     ├── UsageError             an argument the caller got wrong (a backwards range, a date out of
-    │                          range, nothing to start from); also a ``ValueError``
+    │   │                      range, nothing to start from); also a ``ValueError``
+    │   └── CommandArgumentError   a command argument out of range, or no such zappi: nothing sent
     ├── ConfigError            missing or unreadable credentials / settings
-    ├── CommandArgumentError   a command argument out of range, or no such zappi: nothing was sent
     ├── ApiError               anything that went wrong talking to the myenergi cloud
     │   ├── AuthenticationError    401: wrong hub serial or API key (never retried)
     │   ├── CloudConnectionError   connection refused/reset, DNS, TLS
@@ -135,7 +135,7 @@ class CommandNotConfirmedError(ApiError):
     """A command was accepted but the status did not show it done before the wait ran out."""
 
 
-class CommandArgumentError(ZapledgerError, ValueError):
+class CommandArgumentError(UsageError):
     """A command argument is out of range, or names no zappi of the hub; nothing was sent."""
 
 

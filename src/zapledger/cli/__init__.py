@@ -17,7 +17,6 @@ from ..exceptions import (
     ApiError,
     AuthenticationError,
     BadResponseError,
-    CommandArgumentError,
     CommandError,
     CommandNotConfirmedError,
     ConfigError,
@@ -42,7 +41,6 @@ app = typer.Typer(
 #: Exit codes by error class, most specific first. 2 is click's usage error.
 EXIT_CODES: tuple[tuple[type[ZapledgerError], int], ...] = (
     (UsageError, 2),
-    (CommandArgumentError, 2),
     (ConfigError, 3),
     (AuthenticationError, 4),
     (CommandError, 7),
