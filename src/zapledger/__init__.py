@@ -13,7 +13,10 @@ from .exceptions import (
     BadResponseError,
     CloudConnectionError,
     CloudTimeoutError,
+    CommandArgumentError,
     CommandError,
+    CommandFailedError,
+    CommandNotConfirmedError,
     ConfigError,
     MeterError,
     RateLimitedError,
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     __version__: str
     from .backfill import sync
     from .client import Client
+    from .control import Controller
     from .reconciliation import reconcile
     from .report import balance, write_html_report
     from .store import open_store
@@ -39,8 +43,12 @@ __all__ = [
     "Client",
     "CloudConnectionError",
     "CloudTimeoutError",
+    "CommandArgumentError",
     "CommandError",
+    "CommandFailedError",
+    "CommandNotConfirmedError",
     "ConfigError",
+    "Controller",
     "MeterError",
     "RateLimitedError",
     "ServerError",
@@ -60,6 +68,7 @@ __all__ = [
 #: drivers, matplotlib) stay unloaded until needed and ``zapledger --help`` starts fast.
 _LAZY = {
     "Client": "client",
+    "Controller": "control",
     "open_store": "store",
     "balance": "report",
     "write_html_report": "report",
