@@ -21,10 +21,18 @@ Z = "16000001"
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
+@pytest.fixture(scope="module")
+def shared_sim() -> Iterator[Simulator]:
     with Simulator(hub_serial=HUB, api_key=KEY, zappi_serials=(Z,), now=NOW) as s:
         yield s
+
+
+@pytest.fixture
+def sim(shared_sim: Simulator) -> Simulator:
+    """The module's simulator with its zappi fresh from the factory."""
+    shared_sim.reset_devices()
+    shared_sim.command_faults = None
+    return shared_sim
 
 
 @pytest.fixture
@@ -190,3 +198,15 @@ def test_the_command_line_takes_device_faults(capsys: pytest.CaptureFixture[str]
         simulator_main(["--command-faults", "nonsense=1"])
     assert info.value.code == 2
     assert "command fault" in capsys.readouterr().err
+
+
+def test_a_reset_brings_the_factory_settings_back(sim: Simulator, http: httpx.Client) -> None:
+    get(sim, http, f"/cgi-set-min-green-Z{Z}-20")
+    [status(sim, http) for _ in range(3)]
+    assert sim.device_settings(Z)["mgl"] == 20
+    sim.force_command("busy", 2)
+    assert get(sim, http, f"/cgi-set-min-green-Z{Z}-30")["status"] == "-26"
+    sim.reset_devices()
+    assert sim.device_log == ()
+    assert sim.device_settings(Z)["mgl"] == 100
+    assert get(sim, http, f"/cgi-set-min-green-Z{Z}-30") == {"mgl": 30}  # the 2nd busy is gone

@@ -61,10 +61,17 @@ def _no_retry_waits() -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
+@pytest.fixture(scope="module")
+def shared_sim() -> Iterator[Simulator]:
     with Simulator(hub_serial=HUB, api_key=KEY, zappi_serials=(Z1, Z2), now=NOW) as s:
         yield s
+
+
+@pytest.fixture
+def sim(shared_sim: Simulator) -> Simulator:
+    """The module's simulator with its zappis fresh from the factory."""
+    shared_sim.reset_devices()
+    return shared_sim
 
 
 @pytest.fixture

@@ -259,9 +259,11 @@ class CommandDesk:
     def log(self) -> tuple[DeviceLogEntry, ...]:
         return tuple(self._log)
 
-    def clear_log(self) -> None:
+    def reset(self) -> None:
+        """Forget the log, commands in flight and forced faults (random rates stay)."""
         self._log.clear()
         self._flights.clear()
+        self._forced.clear()
 
     def _draw(self) -> tuple[str | None, bool]:
         if self._forced:

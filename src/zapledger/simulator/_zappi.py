@@ -74,6 +74,12 @@ class ZappiDevices:
         with self._lock:
             return dict(self._settings[serial])
 
+    def reset(self) -> None:
+        """Every zappi back to its factory settings, with an empty device log."""
+        with self._lock:
+            self._settings = {sn: dict(_DEFAULTS) for sn in self.serials}
+            self.desk.reset()
+
     def device_log(self) -> tuple[DeviceLogEntry, ...]:
         with self._lock:
             return self.desk.log()

@@ -277,6 +277,10 @@ class Simulator:
         """Every command a zappi of this hub received, in order, with its exact effect."""
         return self._devices.device_log()
 
+    def reset_devices(self) -> None:
+        """The zappis back to factory settings; device log and forced command faults cleared."""
+        self._devices.reset()
+
     def device_settings(self, serial: str) -> dict[str, Any]:
         """A copy of one zappi's settings as the device holds them (status field names)."""
         return self._devices.settings(serial)
