@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from zapledger.cli import _control, main
@@ -280,6 +284,33 @@ def test_simulate_rejects_bad_command_faults(capsys: pytest.CaptureFixture[str])
     code, _, err = run(capsys, "simulate", "--port", "0", "--command-faults", "boom=1")
     assert code == 2
     assert "command fault" in err
+
+
+def test_simulate_runs_with_device_faults() -> None:
+    """``zapledger simulate --command-faults busy=1``: its zappi refuses every command as busy."""
+    code = "import sys; from zapledger.cli import main; sys.exit(main(sys.argv[1:]))"
+    args = ["simulate", "--port", "0", "--hub-serial", HUB, "--api-key", KEY]
+    with subprocess.Popen(
+        [sys.executable, "-c", code, *args, "--command-faults", "busy=1"],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            text = ""
+            for _ in range(10):  # rich wraps the lines at the terminal width
+                text += proc.stdout.readline()
+                if ", zappi " in text:
+                    break
+            url = text.split("listening on ")[1].split()[0]
+            zappi = text.split(", zappi ")[1].split()[0]
+            with httpx.Client(auth=httpx.DigestAuth(HUB, KEY), timeout=5) as http:
+                reply = http.get(f"{url}/cgi-set-priority-Z{zappi}-2")
+            assert reply.json() == {"status": "-26", "statustext": ""}
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            proc.kill()
 
 
 def test_help_lists_the_control_commands(capsys: pytest.CaptureFixture[str]) -> None:
