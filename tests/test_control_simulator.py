@@ -366,6 +366,17 @@ async def test_a_field_this_firmware_does_not_report_is_listed_unverified(
     assert result.state == {}
 
 
+async def test_a_read_back_that_fails_says_the_command_was_accepted(sim: Simulator) -> None:
+    async with Client(
+        HUB, KEY, director_url=sim.url, rate_limit_per_s=None, max_attempts=1
+    ) as client:
+        controller = Controller(client, poll_interval_s=0.001)
+        sim.fail_next("503", 1, path_contains=f"cgi-jstatus-Z{Z1}")
+        with pytest.raises(CommandNotConfirmedError, match="accepted, but reading it back failed"):
+            await controller.set_priority(6)
+    assert sim.device_log[-1].path == f"/cgi-set-priority-Z{Z1}-6"
+
+
 def test_controller_settings_are_checked(client: Client) -> None:
     with pytest.raises(ValueError, match="poll_interval_s"):
         Controller(client, poll_interval_s=0)

@@ -18,8 +18,10 @@ from datetime import time
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import (
+    ApiError,
     BadResponseError,
     CommandArgumentError,
+    CommandError,
     CommandFailedError,
     CommandNotConfirmedError,
 )
@@ -209,7 +211,14 @@ class Controller:
         in_flight_seen = False
         polls = 0
         while True:
-            status = await self.client.zappi_status(result.serial)
+            try:
+                status = await self.client.zappi_status(result.serial)
+            except ApiError as exc:
+                if isinstance(exc, CommandError):
+                    raise
+                raise CommandNotConfirmedError(
+                    f"{endpoint}: accepted, but reading it back failed: {exc}", endpoint=endpoint
+                ) from exc
             polls += 1
             cmt = status.command_timer
             if cmt is not None and 1 <= cmt <= 10:
