@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -37,6 +38,9 @@ METADATA_KEYS = (
     "unit_class",
 )
 _EXTERNAL_ID = re.compile(r"^([a-z0-9_]+):([a-z0-9_]+)$")
+#: the stand-in's own frame log stays quiet, so a test of the client's logging sees the client's
+_server_logger = logging.getLogger("tests.ha_server")
+_server_logger.setLevel(logging.WARNING)
 
 
 class Rejected(Exception):
@@ -249,7 +253,9 @@ def ha_server() -> Iterator[FakeHomeAssistant]:
     stop: asyncio.Future[None] = loop.create_future()
 
     async def main() -> None:
-        async with serve(lambda ws: _session(ha, ws), "127.0.0.1", 0, max_size=None) as server:
+        async with serve(
+            lambda ws: _session(ha, ws), "127.0.0.1", 0, max_size=None, logger=_server_logger
+        ) as server:
             port = next(iter(server.sockets)).getsockname()[1]
             ha.url = f"ws://127.0.0.1:{port}/api/websocket"
             ready.set()

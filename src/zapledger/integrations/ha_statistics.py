@@ -47,7 +47,7 @@ HOUR = timedelta(hours=1)
 #: Hours per ``recorder/import_statistics`` command (a few hundred kB of JSON each).
 CHUNK_HOURS = 1000
 #: How far back from a point the search for Home Assistant's last hour looks, widening.
-_LOOKBACK_DAYS = (2, 16, 128, 1024, 8192)
+_LOOKBACK_DAYS = (2, 8, 32, 128, 512, 2048, 8192)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +164,6 @@ class _Plan:
     not_final_from: datetime | None
 
 
-def _kwh(energy_j: int) -> float:
-    return energy_j / J_PER_KWH
-
-
 def _joules(kwh: float) -> int:
     return round(kwh * J_PER_KWH)
 
@@ -274,16 +270,18 @@ def _plan(
             gaps, pending = gaps + pending, 0
         elif sent:
             pending += 1
+    starts = [at.isoformat() for at, _ in sent]
     for q in QUANTITIES:
         sid = statistic_id(q, serial)
         shown = bases_j.get(sid, 0)
         true = _true_base(q, serial, bases_j, shown)
         out = rows[sid]
-        for at, energy in sent:
-            value = q.joules(energy)
+        joules = q.joules
+        for at, (_, energy) in zip(starts, sent, strict=True):
+            value = joules(energy)
             true += value
             shown = max(shown, true)
-            out.append({"start": at.isoformat(), "state": _kwh(value), "sum": _kwh(shown)})
+            out.append({"start": at, "state": value / J_PER_KWH, "sum": shown / J_PER_KWH})
     return _Plan(serial, rows, gaps, not_final)
 
 

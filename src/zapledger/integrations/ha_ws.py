@@ -198,6 +198,7 @@ async def ha_session(url: str, token: str, *, timeout_s: float = 30.0) -> AsyncI
             open_timeout=timeout_s,
             close_timeout=timeout_s,
             max_size=_MAX_MESSAGE_BYTES,
+            compression=None,  # a LAN: deflating a year of numbers costs more than it saves
             logger=_frame_logger,
         )
     except InvalidURI:
