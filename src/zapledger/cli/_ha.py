@@ -101,19 +101,14 @@ def print_report(report: HaImportReport) -> None:
     if report.up_to_date:
         console.print("Home Assistant is up to date: nothing new to send.")
     else:
-        from rich.table import Table
-
-        table = Table("statistic_id", "hours", "first hour (UTC)", "last hour (UTC)", "sum kWh")
         for s in report.statistics:
             if s.hours:
-                table.add_row(
-                    s.statistic_id,
-                    str(s.hours),
-                    f"{s.first_start:%Y-%m-%d %H:%M}",
-                    f"{s.last_start:%Y-%m-%d %H:%M}",
-                    f"{s.first_sum_kwh:.3f} → {s.last_sum_kwh:.3f}",
+                console.print(
+                    f"{s.statistic_id}  {s.hours} h  {s.first_start:%Y-%m-%d %H:%M} .. "
+                    f"{s.last_start:%Y-%m-%d %H:%M} UTC  sum {s.first_sum_kwh:.3f} .. "
+                    f"{s.last_sum_kwh:.3f} kWh",
+                    soft_wrap=True,
                 )
-        console.print(table)
         console.print(f"{verb} {report.hours} hour(s) per statistic", soft_wrap=True)
     if report.gap_hours:
         console.print(f"{report.gap_hours} hour(s) without complete data left out (not zeros)")
