@@ -68,6 +68,8 @@ class FakeHomeAssistant:
     #: every command received after auth: (type, statistic_id or None, number of stats)
     commands: list[tuple[str, str | None, int]] = field(default_factory=list)
     auth_refused: int = 0
+    #: answer ``start``/``end`` as ISO text, as versions before 2023.3 did
+    iso_starts: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def imports(self) -> list[tuple[str, str | None, int]]:
@@ -155,6 +157,9 @@ class FakeHomeAssistant:
                 for ts in sorted(t for t in stat.rows if start <= t < end):
                     state, total = stat.rows[ts]
                     row: dict[str, Any] = {"start": ts * 1000, "end": (ts + 3600) * 1000}
+                    if self.iso_starts:
+                        row["start"] = datetime.fromtimestamp(ts, UTC).isoformat()
+                        row["end"] = datetime.fromtimestamp(ts + 3600, UTC).isoformat()
                     if "sum" in types:
                         row["sum"] = total
                     if "state" in types:

@@ -22,7 +22,7 @@ from zapledger.cli._common import state
 from zapledger.cli._ha import collector_hook
 from zapledger.client import Client
 from zapledger.collect import CollectorConfig, run_collector
-from zapledger.exceptions import ConfigError
+from zapledger.exceptions import ConfigError, UsageError
 from zapledger.integrations.ha_statistics import HaImportReport, import_statistics
 from zapledger.integrations.ha_ws import (
     HaAuthenticationError,
@@ -128,6 +128,33 @@ async def test_the_house_sum_never_decreases_and_continues_exactly(
     await send(store, ha_server)
     assert sums(ha_server, "house") == [(22, 1.0), (23, 1.0), (0, 4.0)]
     assert [s for _, _, s in ha_server.rows(sid("house"))] == [1.0, 1.0, 4.0]
+
+
+async def test_older_home_assistant_answers_with_iso_times_and_it_still_continues(
+    store: Store, ha_server: FakeHomeAssistant
+) -> None:
+    ha_server.iso_starts = True
+    day1 = [hour(DAY1, h, imp=1) for h in range(24)]
+    store.upsert_history(SERIAL, Resolution.HOUR, history(*day1).records)
+    await send(store, ha_server)
+    store.upsert_history(SERIAL, Resolution.HOUR, history(hour(DAY2, 0, imp=3)).records)
+    report = await send(store, ha_server)
+    assert report.hours == 1
+    assert ha_server.rows(sid("grid_import"))[-1][1:] == (3.0, 27.0)
+
+
+async def test_an_empty_database_sends_nothing_and_says_why(
+    tmp_path: Path, ha_server: FakeHomeAssistant
+) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'empty.sqlite3'}") as empty:
+        report = await send(empty, ha_server)
+        assert report.up_to_date and "no zappi in the database" in report.notes[0]
+        empty.upsert_device(SERIAL, "zappi")
+        report = await send(empty, ha_server)
+        assert report.notes == (f"{SERIAL}: no history stored",)
+        with pytest.raises(UsageError):
+            await import_statistics(empty, None, None, TZ, url=None, token=None)
+    assert ha_server.imports() == []
 
 
 async def test_metadata_is_complete_and_each_zappi_has_its_own(

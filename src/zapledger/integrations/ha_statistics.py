@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from ..exceptions import UsageError
 from ..localtime import local_day_window, to_local, today
 from ..models import J_PER_KWH, Energy, Resolution
 from ..report import SlotStatus, hourly_series
@@ -359,7 +360,7 @@ async def import_statistics(
         job.notes.append("no zappi in the database: nothing to send")
     if url is None or token is None:
         if not dry_run:
-            raise ValueError("a Home Assistant URL and token are needed unless dry_run")
+            raise UsageError("a Home Assistant URL and token are needed unless dry_run")
         job.notes.append("Home Assistant not asked: as if it held none of these statistics")
         return await _run(None, job)
     async with ha_session(url, token) as session:
