@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["pg_server"]
+pytest_plugins = ["pg_server", "ha_server"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -35,5 +35,7 @@ def _isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         "ZAPLEDGER_DB",
         "ZAPLEDGER_TZ",
         "ZAPLEDGER_ZAPPI_SERIAL",
+        "ZAPLEDGER_HA_URL",
+        "ZAPLEDGER_HA_TOKEN",
     ):
         monkeypatch.delenv(var, raising=False)

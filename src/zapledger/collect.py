@@ -76,6 +76,9 @@ class CollectorConfig:
     backoff_initial_s: float = 5.0
     backoff_max_s: float = 900.0
     settle: timedelta = DEFAULT_SETTLE
+    #: called with the store after each hour sync (e.g. the Home Assistant statistics import);
+    #: a failure is logged and left for the next hour
+    after_hour: Callable[[Store], Awaitable[object]] | None = None
 
 
 @dataclass
@@ -252,8 +255,19 @@ class _Collector:
         cfg = self.config
         while not self.stop.is_set():
             await self.guarded("hour history", lambda: self.sync_resolution(Resolution.HOUR))
+            await self.after_hour()
             wake = next_period(_time.time(), cfg.hour_period_s, cfg.hour_delay_s)
             await self.sleep(wake - _time.time())
+
+    async def after_hour(self) -> None:
+        """The ``after_hour`` hook, once: not retried, so that it never holds up the syncs."""
+        if self.config.after_hour is None or self.stop.is_set():
+            return
+        try:
+            await self.config.after_hour(self.store)
+        except Exception as exc:  # a hook must not stop the daemon either
+            self.stats.problems += 1
+            logger.warning("after the hour sync: %s; tried again next hour", _one_line(exc))
 
     async def minute_loop(self) -> None:
         cfg = self.config

@@ -80,7 +80,7 @@ def _root(
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
 
 
-for _name in ("_core", "_control", "_sync", "_meter", "_report"):
+for _name in ("_core", "_control", "_sync", "_meter", "_report", "_ha"):
     import_module(f"{__name__}.{_name}").register(app)
 
 

@@ -11,6 +11,7 @@ import json
 import sys
 from collections import Counter
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -359,9 +360,16 @@ def collect_cmd(
     rate: float = typer.Option(2.0, "--rate", help=_RATE_HELP),
     hour_period: float = typer.Option(3600.0, "--hour-period", hidden=True),
     minute_period: float | None = typer.Option(None, "--minute-period", hidden=True),
+    ha_url: str | None = typer.Option(
+        None, "--ha-url", help="Keep Home Assistant's statistics current (its websocket URL)."
+    ),
+    ha_token_file: Path | None = typer.Option(
+        None, "--ha-token-file", metavar="FILE", help="Its access token (else $ZAPLEDGER_HA_TOKEN)."
+    ),
 ) -> None:
     """Run as a daemon: status snapshots, hourly history, nightly minutes; stop with SIGTERM."""
     from ..collect import CollectorConfig
+    from ._ha import collector_hook
 
     if status_interval <= 0:
         raise typer.BadParameter("must be positive", param_hint="--status-interval")
@@ -379,6 +387,7 @@ def collect_cmd(
         nightly_at=at,
         minute_period_s=minute_period,
         since=optional_day(from_, "--from"),
+        after_hour=collector_hook(ha_url, ha_token_file, timezone_name(tz, cfg), serial),
     )
     client = make_client(cfg, rate_limit_per_s=_positive_rate(rate))
     url = db_url(cfg)
