@@ -35,5 +35,7 @@ def _isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         "ZAPLEDGER_DB",
         "ZAPLEDGER_TZ",
         "ZAPLEDGER_ZAPPI_SERIAL",
+        "ZAPLEDGER_MAX_PAYLOAD_BYTES",
+        "ZAPLEDGER_MAX_FILE_BYTES",
     ):
         monkeypatch.delenv(var, raising=False)

@@ -86,6 +86,7 @@ def sync_cmd(
 
     first, last = optional_day(from_, "--from"), optional_day(to, "--to")
     cfg = settings()
+    cfg.require_credentials()  # before the database is opened: no credentials, no new file
     zone = timezone_name(tz, cfg)
     console = state.console()
 
@@ -256,7 +257,7 @@ def gaps_cmd(
     first, last = optional_day(from_, "--from"), optional_day(to, "--to")
     cfg = settings()
     zone = timezone_name(tz, cfg)
-    with open_store(cfg) as store:
+    with open_store(cfg, read_only=True) as store:
         report = data_quality(store, first, last, zone, serial=serial, tolerance_j=tolerance_j)
     if as_json:
         data = report.as_dict(problems_only=not show_all)
