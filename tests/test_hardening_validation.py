@@ -115,21 +115,25 @@ def test_dates_outside_the_sane_range_are_usage_errors(
 ) -> None:
     monkeypatch.setenv("ZAPLEDGER_HUB_SERIAL", HUB)
     monkeypatch.setenv("ZAPLEDGER_API_KEY", KEY)
+    monkeypatch.setenv("ZAPLEDGER_DIRECTOR_URL", "http://127.0.0.1:9")  # never beyond loopback
     code, _, err = run(capsys, *args)
     assert code == 2, err
     assert "2000-01-01 to 2099-12-31" in err or "YYYY" in err
     assert "Traceback" not in err
 
 
-def test_sync_from_the_future_is_a_usage_error_not_up_to_date(
+def test_sync_beyond_the_range_is_a_usage_error_not_up_to_date(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("ZAPLEDGER_HUB_SERIAL", HUB)
     monkeypatch.setenv("ZAPLEDGER_API_KEY", KEY)
+    monkeypatch.setenv("ZAPLEDGER_DIRECTOR_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("ZAPLEDGER_DB", f"sqlite:///{tmp_path / 'z.sqlite3'}")
-    code, out, err = run(capsys, "sync", "--since", "2099-06-01", "--tz", "UTC")
+    code, out, err = run(capsys, "sync", "--from", "2100-01-01", "--tz", "UTC")
     assert code == 2
-    assert "in the future" in err and "up to date" not in out
+    assert "outside 2000-01-01 to 2099-12-31" in err and "up to date" not in out
+    code, out, err = run(capsys, "sync", "--from", "2026-02-01", "--to", "2026-01-01")
+    assert code == 2 and "backwards" in err
     assert not (tmp_path / "z.sqlite3").exists()
 
 

@@ -85,6 +85,10 @@ def sync_cmd(
     from ..store import open_store
 
     first, last = optional_day(from_, "--from"), optional_day(to, "--to")
+    if first is not None and last is not None:
+        from ..localtime import check_range
+
+        check_range(first, last)  # before the database is opened, like the credentials
     cfg = settings()
     cfg.require_credentials()  # before the database is opened: no credentials, no new file
     zone = timezone_name(tz, cfg)
