@@ -210,3 +210,11 @@ def test_file_over_the_limit_is_a_meter_error(tmp_path: Path) -> None:
         import_csv(path, max_bytes=2048)
     with pytest.raises(MeterError, match="limit of 2,048 bytes"):
         import_dsmr_file(path, max_bytes=2048)
+
+
+def test_a_status_listing_absurdly_many_devices_is_refused() -> None:
+    from zapledger.models import parse_status
+
+    payload = {"zappi": [{"sno": 16000000 + i} for i in range(1000)]}
+    with pytest.raises(BadResponseError, match="more than the limit of 256 devices"):
+        parse_status(payload)

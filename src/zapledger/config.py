@@ -198,6 +198,8 @@ def _text(name: str, value: object) -> str:
     text = str(value)
     if not text.strip():
         raise ConfigError(f"config value {name!r} is empty")
+    if "\x00" in text:
+        raise ConfigError(f"config value {name!r} holds a NUL character")
     if len(text) > _MAX_TEXT_CHARS:
         raise ConfigError(f"config value {name!r} is longer than {_MAX_TEXT_CHARS} characters")
     return text

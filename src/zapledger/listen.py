@@ -7,27 +7,20 @@ the address it really bound, not the one a client on this machine would use.
 from __future__ import annotations
 
 import ipaddress
-import socket
 
 __all__ = ["bound_address", "exposure_warning", "is_loopback"]
 
 
 def is_loopback(host: str) -> bool:
-    """True when every address ``host`` names is a loopback address (``""`` means all: False)."""
-    if not host:
-        return False
+    """True for a loopback address or ``localhost``. Other names are not resolved (no lookup
+    leaves the machine to decide): a name counts as beyond loopback, which errs on the safe side.
+    ``""`` means every interface."""
+    if host.strip().lower() in ("localhost", "localhost."):
+        return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
     except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except (OSError, UnicodeError):
         return False
-    addresses = {info[4][0] for info in infos}
-    return bool(addresses) and all(
-        ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses
-    )
 
 
 def bound_address(sock_address: tuple[object, ...]) -> str:

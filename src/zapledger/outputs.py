@@ -39,9 +39,13 @@ def prepare_dir(folder: Path) -> Path:
 def claim(paths: Iterable[Path], *, force: bool) -> None:
     """Refuse, before any work, files that exist (unless ``force``) or are folders."""
     for path in paths:
-        if path.is_dir():
+        try:
+            is_dir, exists = path.is_dir(), path.exists() or path.is_symlink()
+        except OSError as exc:  # a name too long, a loop of links
+            raise OutputError(f"cannot write {path}: {_reason(exc)}") from None
+        if is_dir:
             raise OutputError(f"cannot write {path}: it is a folder")
-        if not force and (path.exists() or path.is_symlink()):
+        if not force and exists:
             raise OutputError(f"{path} already exists: give --force to overwrite it")
 
 

@@ -22,6 +22,7 @@ from urllib.parse import quote, unquote
 __all__ = [
     "REDACTED",
     "RedactingFilter",
+    "forget_secrets",
     "normalise_userinfo",
     "redact",
     "redact_url",
@@ -65,6 +66,12 @@ def register_secret(value: str | None) -> None:
     forms = {value, quote(value, safe=""), quote(value)}
     with _LOCK:
         _KNOWN.update(f for f in forms if len(f) >= MIN_SECRET_CHARS)
+
+
+def forget_secrets() -> None:
+    """Forget every registered value (a process that runs many commands, such as a test run)."""
+    with _LOCK:
+        _KNOWN.clear()
 
 
 def _userinfo_end(text: str, start: int) -> int:

@@ -236,7 +236,12 @@ def _read_dsmr(
 
     stop = threading.Event()
     # latin-1 keeps every byte as it came, a garbled telegram included (re-import flags it)
-    capture_fh = capture.open("a", encoding="latin-1", newline="") if capture else None
+    try:
+        capture_fh = capture.open("a", encoding="latin-1", newline="") if capture else None
+    except OSError as exc:
+        from ..exceptions import OutputError
+
+        raise OutputError(f"cannot write {capture}: {exc.strerror or exc}") from None
     try:
         with _stop_on_signals(stop):
             if serial_port:

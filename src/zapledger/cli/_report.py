@@ -188,7 +188,7 @@ def _parse_when(when: str | None, tz: str) -> tuple[str, date]:
         return "day", check_day(date.fromisoformat(when))
     except UsageError as exc:
         raise typer.BadParameter(str(exc), param_hint="WHEN") from None
-    except ValueError:
+    except (ValueError, OverflowError):
         raise typer.BadParameter(
             f"{when!r} is not YYYY, YYYY-MM or YYYY-MM-DD", param_hint="WHEN"
         ) from None

@@ -49,8 +49,8 @@ _BACKFILL_RATE_HELP = "Requests per second at most (a one-off backfill's default
 
 
 def _positive_rate(rate: float) -> float:
-    if rate <= 0:
-        raise typer.BadParameter("must be positive", param_hint="--rate")
+    if not 0 < rate <= 1000:  # also false for nan
+        raise typer.BadParameter("must be a number above 0 and at most 1000", param_hint="--rate")
     return rate
 
 

@@ -46,21 +46,16 @@ DEMO_API_KEY = "sim-api-key"
 
 
 def _is_loopback(host: str) -> bool:
-    """Loopback only? (The simulator imports nothing of zapledger: its own small check.)"""
+    """Loopback only? Names other than localhost are not resolved (and count as beyond it).
+    The simulator imports nothing of zapledger, so this is its own small check."""
     import ipaddress
-    import socket
 
-    if host == "localhost":
+    if host.strip().lower() in ("localhost", "localhost."):
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
     except ValueError:
-        pass
-    try:
-        addresses = {i[4][0] for i in socket.getaddrinfo(host, None)}
-    except (OSError, UnicodeError):
         return False
-    return bool(addresses) and all(ipaddress.ip_address(str(a)).is_loopback for a in addresses)
 
 
 NowSource = datetime | Callable[[], datetime] | None
