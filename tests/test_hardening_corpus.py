@@ -47,6 +47,10 @@ HOSTILE = [
     "a\nb",
 ]
 
+#: Fewer values where the type rules most of them out before any code of ours runs.
+HOSTILE_NUMBERS = ["", "-1", "99999999999999999999", "1e308", "nan", "１２３"]
+HOSTILE_CHOICES = ["", "é€😀", "x" * 5000]
+
 #: Arguments that make each command valid apart from the value under test (positionals, options).
 BASE: dict[str, tuple[list[str], list[str]]] = {
     "history": (["2026-01-01"], []),
@@ -160,7 +164,7 @@ def _invocations(name: str, command: Any) -> Iterator[list[str]]:
         if getattr(param, "is_flag", False):
             yield [*path, *filled, *options, param.opts[0]]
             continue
-        for value in HOSTILE:
+        for value in _values_for(param):
             if param.param_type_name == "argument":
                 index = arguments.index(param)
                 args = list(filled) + [""] * (index + 1 - len(filled))
@@ -169,6 +173,16 @@ def _invocations(name: str, command: Any) -> Iterator[list[str]]:
             else:
                 rest = _without(options, param.opts)
                 yield [*path, *filled, *rest, param.opts[0], value]
+
+
+def _values_for(param: Any) -> list[str]:
+    """The corpus for a parameter: by its Python type (numbers, a choice, or text and paths)."""
+    kind = getattr(param.bare_type(), "__name__", str(param.bare_type()))
+    if kind in ("int", "float"):
+        return HOSTILE_NUMBERS
+    if kind not in ("str", "Path"):
+        return HOSTILE_CHOICES
+    return HOSTILE
 
 
 def _without(options: list[str], names: list[str]) -> list[str]:
