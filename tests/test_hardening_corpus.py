@@ -10,6 +10,7 @@ database error), one error line at most, no traceback. Exit 70 is reserved for r
 from __future__ import annotations
 
 import io
+import logging
 import socket
 import sys
 from collections.abc import Iterator
@@ -138,7 +139,10 @@ def hostile_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     deep = tmp_path / "a" / "b" / "c" / "d" / "e" / "f"
     deep.mkdir(parents=True)
     monkeypatch.chdir(deep)
+    logger = logging.getLogger("zapledger")  # `collect` sets up its log lines on every run
+    handlers, level = list(logger.handlers), logger.level
     yield tmp_path
+    logger.handlers[:], logger.level = handlers, level
     forget_secrets()  # values given as keys here are no secrets of any later test
 
 

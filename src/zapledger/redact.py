@@ -131,6 +131,11 @@ def url_secrets(url: str) -> list[str]:
     parts = split_userinfo(url)
     if parts is not None and parts[2]:
         found += [parts[2], unquote(parts[2])]
+    if "://" in url and "?" in url:  # a query value runs to the next '&', spaces and all
+        for pair in url.split("?", 1)[1].split("#", 1)[0].split("&"):
+            key, _, value = pair.partition("=")
+            if re.fullmatch(_SECRET_KEYS, key.strip(), re.IGNORECASE) and value:
+                found += [value, unquote(value)]
     for match in _KEY_VALUE.finditer(url):
         value = match.group("value")
         if value[:1] in "'\"":

@@ -397,8 +397,11 @@ def _log_to_stderr() -> None:
 
     root = logging.getLogger("zapledger")
     if not state.verbose:
+        from ..redact import RedactingFilter
+
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.addFilter(RedactingFilter())
         root.addHandler(handler)
         root.setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)

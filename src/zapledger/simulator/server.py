@@ -531,8 +531,9 @@ def main(argv: list[str] | None = None) -> int:
         key = args.api_key if args.api_key == DEMO_API_KEY else "<api-key>"
         if not _is_loopback(args.host):
             print(f"warning: listening on {sim.bound}, reachable from other machines", flush=True)
-        print(f"director {sim.bound} ({sim.url})  asn {sim.asn}  hub {sim.hub_serial}", flush=True)
+        print(f"director {sim.url}  asn {sim.asn}  hub {sim.hub_serial}", flush=True)
         print(f"try: curl --digest -u {sim.hub_serial}:{key} {sim.url}/cgi-jstatus-*", flush=True)
+        print(f"bound to {sim.bound}", flush=True)
 
     try:
         serve_forever(
