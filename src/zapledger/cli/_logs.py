@@ -23,7 +23,7 @@ class _RetryNotice(logging.Handler):
         sys.stderr.write(f"cloud busy, retrying{when}\n")
 
 
-_INSTALLED: list[tuple[logging.Logger, logging.Handler]] = []
+_INSTALLED: list[tuple[logging.Logger, logging.Handler, int]] = []
 
 
 def setup_logging(verbose: bool) -> None:
@@ -31,8 +31,9 @@ def setup_logging(verbose: bool) -> None:
     each, and nothing else below a warning (errors reach the user as exceptions). Calling it
     again (one process running several commands, as tests do) replaces the earlier setup."""
     stamina = logging.getLogger("stamina")
-    for logger, old in _INSTALLED:
+    for logger, old, level in _INSTALLED:
         logger.removeHandler(old)
+        logger.setLevel(level)
     _INSTALLED.clear()
     stamina.propagate = True
     handler: logging.Handler
@@ -40,11 +41,12 @@ def setup_logging(verbose: bool) -> None:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logger = logging.getLogger()
-        logger.setLevel(logging.DEBUG)
     else:
         handler = _RetryNotice()
         logger = stamina
         stamina.propagate = False
+    _INSTALLED.append((logger, handler, logger.level))
+    if verbose:
+        logger.setLevel(logging.DEBUG)
     handler.addFilter(RedactingFilter())
     logger.addHandler(handler)
-    _INSTALLED.append((logger, handler))
