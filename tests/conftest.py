@@ -37,5 +37,7 @@ def _isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         "ZAPLEDGER_ZAPPI_SERIAL",
         "ZAPLEDGER_HA_URL",
         "ZAPLEDGER_HA_TOKEN",
+        "ZAPLEDGER_MAX_PAYLOAD_BYTES",
+        "ZAPLEDGER_MAX_FILE_BYTES",
     ):
         monkeypatch.delenv(var, raising=False)

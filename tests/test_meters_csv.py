@@ -111,8 +111,9 @@ def test_unreadable_files_and_headers(tmp_path: Path) -> None:
         import_csv(tmp_path / "missing.csv")
     latin = tmp_path / "latin.csv"
     latin.write_bytes(b"timestamp,pv_kwh\n2026-01-15T10:00Z,1\xe9\n")
-    with pytest.raises(MeterError, match="not UTF-8"):
-        import_csv(latin)
+    stats = import_csv(latin)
+    assert stats.accepted == 0 and stats.issues[0].line == 2
+    assert "not UTF-8" in stats.issues[0].message
     with pytest.raises(ConfigError):
         _parse("timestamp,pv_kwh\n", tz="Mars/Olympus")
 

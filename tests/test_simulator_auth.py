@@ -252,7 +252,7 @@ def test_bind_failure_releases_ports() -> None:
 
 
 def test_any_host_binding_would_advertise_loopback() -> None:
-    assert Simulator(host="0.0.0.0")._public_host == "127.0.0.1"
+    assert Simulator(host="0.0.0.0", api_key="own-key")._public_host == "127.0.0.1"
     assert Simulator(host="127.0.0.2")._public_host == "127.0.0.2"
 
 

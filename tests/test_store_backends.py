@@ -393,6 +393,6 @@ def test_url_helpers_on_odd_input() -> None:
 
     assert normalise_url("postgresql+psycopg://u@h/db") == "postgresql://u@h/db"
     assert normalise_url("postgres://u@h/db") == "postgres://u@h/db"
-    assert redact_url("postgresql://u:pw@[::1/db") == "postgresql:…"  # unparseable: scheme only
+    assert redact_url("postgresql://u:pw@[::1/db") == "postgresql://u:***@[::1/db"  # unparseable
     with pytest.raises(StoreError, match="not a SQLite URL"):
         sqlite_path("postgresql://h/db")

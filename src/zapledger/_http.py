@@ -34,6 +34,7 @@ from .exceptions import (
     RateLimitedError,
     ServerError,
 )
+from .redact import redact
 
 __all__ = ["ASN_HEADER", "RateLimiter", "Wire", "server_from_asn"]
 
@@ -221,9 +222,11 @@ class Wire:
         try:
             director = httpx.URL(director_url)
         except httpx.InvalidURL:
-            raise ConfigError(f"director URL {director_url!r} is not a URL") from None
+            raise ConfigError(f"director URL {redact(director_url)!r} is not a URL") from None
         if director.scheme not in ("http", "https") or not director.host:
-            raise ConfigError(f"director URL {director_url!r} should be http(s)://host[:port]")
+            raise ConfigError(
+                f"director URL {redact(director_url)!r} should be http(s)://host[:port]"
+            )
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         if max_attempts < 1:
@@ -267,28 +270,31 @@ class Wire:
         for r in (*response.history, response):
             server = server_from_asn(self.director, r.headers.get(ASN_HEADER))
             if server is not None and not _same_server(server, self.base):
-                logger.info("account is served by %s (was %s)", server, self.base)
+                logger.info(
+                    "account is served by %s (was %s)", redact(str(server)), redact(str(self.base))
+                )
                 self.base = server
 
     async def _send(self, path: str) -> httpx.Response:
         async with self._semaphore:
             url = self._url(path)
-            logger.debug("GET %s", url)
+            shown = redact(str(url))  # a director URL may carry user info
+            logger.debug("GET %s", shown)
             started = time.monotonic()
             try:
                 response = await self._http.get(url)
             except httpx.TimeoutException as exc:
-                logger.debug("GET %s: timeout (%s)", url, type(exc).__name__)
+                logger.debug("GET %s: timeout (%s)", shown, type(exc).__name__)
                 raise _Retryable("timeout", f"no answer within {self.timeout_s:g} s") from exc
             except httpx.DecodingError as exc:
                 raise _Retryable("garbled", f"undecodable body ({exc})") from exc
             except httpx.RequestError as exc:
-                logger.debug("GET %s: %s", url, type(exc).__name__)
+                logger.debug("GET %s: %s", shown, type(exc).__name__)
                 detail = str(exc) or type(exc).__name__
                 raise _Retryable("connection", f"cannot reach {url.host}: {detail}") from exc
         logger.debug(
             "GET %s -> %d (%d bytes, %.3f s)",
-            url,
+            shown,
             response.status_code,
             len(response.content),
             time.monotonic() - started,

@@ -22,7 +22,7 @@ import msgspec
 from . import __version__
 from ._http import Wire
 from .config import Secret
-from .exceptions import BadResponseError, CommandError
+from .exceptions import BadResponseError, CommandError, UsageError
 from .localtime import (
     HistoryRequest,
     check_range,
@@ -57,7 +57,7 @@ def _serial(serial: str | int) -> str:
     if text[:1] in ("Z", "z", "U", "u"):
         text = text[1:]
     if not (text.isascii() and text.isdigit()):
-        raise ValueError(f"a zappi serial is digits, got {serial!r}")
+        raise UsageError(f"a zappi serial is digits 0-9, got {str(serial)[:40]!r}")
     return text
 
 

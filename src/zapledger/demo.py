@@ -57,5 +57,5 @@ def demo_meters(
     paths = write_demo_meter_data(household, start, end, out_dir)
     imports = tuple(import_file(paths[key], store) for key in ("dsmr5", "csv"))
     report = reconcile_summary(store, first_day, last_day, tz, serial=serial)
-    chart = render_chart(report, out_dir / "reconcile.png")
+    chart = render_chart(report, out_dir / "reconcile.png", force=True)  # the demo's own folder
     return DemoMeters(imports, report, chart, out_dir)

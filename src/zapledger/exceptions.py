@@ -10,6 +10,7 @@ class. Messages name the endpoint or file that failed, never the API key.
     │   │                      range, nothing to start from); also a ``ValueError``
     │   └── CommandArgumentError   a command argument out of range, or no such zappi: nothing sent
     ├── ConfigError            missing or unreadable credentials / settings
+    │   └── OutputError            an output file exists (no --force) or cannot be written
     ├── ApiError               anything that went wrong talking to the myenergi cloud
     │   ├── AuthenticationError    401: wrong hub serial or API key (never retried)
     │   ├── CloudConnectionError   connection refused/reset, DNS, TLS
@@ -38,6 +39,7 @@ __all__ = [
     "CommandNotConfirmedError",
     "ConfigError",
     "MeterError",
+    "OutputError",
     "RateLimitedError",
     "ServerError",
     "StoreError",
@@ -56,6 +58,10 @@ class UsageError(ZapledgerError, ValueError):
 
 class ConfigError(ZapledgerError):
     """Credentials or settings are missing or unusable."""
+
+
+class OutputError(ConfigError):
+    """An output file exists and ``force`` was not given, or the path cannot be written."""
 
 
 class ApiError(ZapledgerError):

@@ -25,7 +25,9 @@ __all__ = [
     "LATEST_DAY",
     "MAX_RECORDS_PER_REQUEST",
     "HistoryRequest",
+    "check_day",
     "check_range",
+    "check_time",
     "expected_records",
     "is_settled",
     "local_day_hours",
@@ -225,6 +227,29 @@ LATEST_DAY = date(2099, 12, 31)
 def today(tz: str, now: datetime | None = None) -> date:
     """The local calendar day of ``now`` (default: the current time) in ``tz``."""
     return to_local(now or datetime.now(UTC), parse_tz(tz)).date()
+
+
+def check_day(day: date, what: str = "date") -> date:
+    """``day`` if it lies in EARLIEST_DAY..LATEST_DAY, else UsageError naming the range."""
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise UsageError(
+            f"{what} {day.isoformat()} is outside {EARLIEST_DAY.isoformat()} to "
+            f"{LATEST_DAY.isoformat()}"
+        )
+    return day
+
+
+def check_time(ts: datetime, what: str = "time") -> datetime:
+    """An aware time whose UTC day lies in EARLIEST_DAY..LATEST_DAY (as UTC), else UsageError."""
+    try:
+        utc = ts.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise UsageError(
+            f"{what} {ts.isoformat()} is outside {EARLIEST_DAY.isoformat()} to "
+            f"{LATEST_DAY.isoformat()}"
+        ) from None
+    check_day(utc.date(), what)
+    return utc
 
 
 def check_range(first_day: date, last_day: date) -> tuple[date, date]:

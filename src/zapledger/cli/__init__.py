@@ -74,10 +74,9 @@ def _root(
 ) -> None:
     state.verbose = verbose
     state.db_url = db
-    if verbose:
-        import logging
+    from ._logs import setup_logging
 
-        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(verbose)
 
 
 for _name in ("_core", "_control", "_sync", "_meter", "_report", "_ha"):
@@ -95,13 +94,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
     from rich.markup import escape
 
+    from ..config import new_run
+
+    new_run()
     err = state.err_console()
     args = rewrite_deprecated(list(sys.argv[1:] if argv is None else argv), err.print)
     try:
-        app(args=args, prog_name="zapledger")
+        code = app(args=args, prog_name="zapledger", standalone_mode=False)
     except SystemExit as exc:
-        # typer/click end every run this way: 0 done, 2 usage, 130 Ctrl-C, or ours.
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except typer.TyperException as exc:  # click's usage errors: one line, like ours
+        return _usage_error(exc)
+    except typer.Abort:
+        err.print("aborted")
+        return 1
     except ZapledgerError as exc:
         err.print(f"[bold red]error:[/] {escape(_one_line(exc))}", soft_wrap=True)
         if state.verbose:
@@ -117,12 +123,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             err.print("run again with --verbose for details, and please report it")
         return EXIT_INTERNAL
-    return 0  # pragma: no cover - typer always ends with SystemExit
+    return code if isinstance(code, int) else 0
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """A usage error as one line naming the command's --help (a bare command shows its help)."""
+    from rich.markup import escape
+
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+        sys.stdout.write(ctx.get_help() + "\n")
+        return 2
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    state.err_console().print(
+        f"[bold red]error:[/] {escape(_one_line(exc))}{escape(hint)}", soft_wrap=True
+    )
+    code = getattr(exc, "exit_code", 2)
+    return code if isinstance(code, int) else 2
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+    """The message on one line, through the one redaction function (the last line of defence)."""
+    from ..redact import redact
+
+    message = exc.format_message() if isinstance(exc, typer.TyperException) else str(exc)
+    text = " ".join(message.split())
+    return redact(text) or type(exc).__name__
 
 
 def run() -> None:  # pragma: no cover - console-script entry point

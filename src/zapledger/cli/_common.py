@@ -75,10 +75,11 @@ def db_url(cfg: Settings | None = None) -> str:
     return cfg.db_url or default_db_url()
 
 
-def open_store(cfg: Settings | None = None) -> Store:
+def open_store(cfg: Settings | None = None, *, read_only: bool = False) -> Store:
+    """The configured store; ``read_only`` for commands that only read (SQLite ``mode=ro``)."""
     from ..store import open_store as _open
 
-    return _open(db_url(cfg))
+    return _open(db_url(cfg), read_only=read_only)
 
 
 def timezone_name(tz: str | None, cfg: Settings | None = None) -> str:
@@ -112,12 +113,19 @@ def _system_zone() -> str:
 
 
 def parse_day(value: str, option: str = "DATE") -> date:
+    """A YYYY-MM-DD day within the sane range of :mod:`zapledger.localtime` (usage error else)."""
+    from ..localtime import check_day
+
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(
-            f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
+            f"{value[:40]!r} is not a date (YYYY-MM-DD)", param_hint=option
         ) from None
+    try:
+        return check_day(day)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 def optional_day(value: str | None, option: str) -> date | None:

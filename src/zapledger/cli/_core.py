@@ -211,21 +211,29 @@ def history_table(histories: list[History], zone: str) -> Any:
 def decode_cmd(
     file: str = typer.Argument(..., help="A saved jstatus/jday/jdayhour payload, or - for stdin."),
     as_json: bool = typer.Option(True, "--json/--table", help="JSON (default) or a table."),
+    max_bytes: int | None = typer.Option(
+        None,
+        "--max-bytes",
+        min=1,
+        help="Refuse a payload larger than this (default: the max_payload_bytes setting, 16 MiB).",
+    ),
 ) -> None:
     """Decode a saved payload to the same JSON zapledger uses (for debugging and support)."""
     from ..exceptions import BadResponseError
-    from ..models import SiteStatus, decode_any
+    from ..models import SiteStatus, decode_any, read_limited
 
+    limit = max_bytes or settings().max_payload_bytes
     if file == "-":
-        data = sys.stdin.buffer.read()
+        data = read_limited(sys.stdin.buffer, limit, "stdin")
         name = "stdin"
     else:
         try:
-            data = Path(file).read_bytes()
+            with Path(file).open("rb") as fh:
+                data = read_limited(fh, limit, file)
         except OSError as exc:
-            raise BadResponseError(f"cannot read {file}: {exc.strerror}") from None
+            raise BadResponseError(f"cannot read {file}: {exc.strerror or exc}") from None
         name = file
-    decoded = decode_any(data, name=name)
+    decoded = decode_any(data, name=name, max_bytes=limit)
     if as_json or not isinstance(decoded, SiteStatus):
         _print_json(decoded.as_dict())
     else:
@@ -238,26 +246,57 @@ def decode_cmd(
 
 def login_cmd(
     hub_serial: str = typer.Option(..., prompt="Hub serial", help="Digits on the hub's label."),
-    api_key: str = typer.Option(
-        ..., prompt="API key", hide_input=True, help="The key from the myenergi app or portal."
+    api_key_stdin: bool = typer.Option(
+        False, "--api-key-stdin", help="Read the API key from stdin (for scripts and pipes)."
+    ),
+    api_key: str | None = typer.Option(
+        None,
+        "--api-key",
+        help="The key on the command line: AVOID, other users can see it in the process "
+        "list and it stays in your shell history. Without it you are asked (hidden input).",
     ),
     director_url: str | None = typer.Option(None, help="Another director (tests, simulator)."),
     check: bool = typer.Option(True, "--check/--no-check", help="Try the credentials first."),
 ) -> None:
-    """Store the hub serial and API key in the user config file (mode 0600)."""
+    """Store the hub serial and API key in the user config file (mode 0600).
+
+    The key is asked for with hidden input, or read from stdin with --api-key-stdin.
+    """
     from dataclasses import replace
 
-    from ..config import Secret, Settings, load_settings, save_settings
+    from ..config import (
+        Secret,
+        Settings,
+        load_settings,
+        save_settings,
+        validate_director_url,
+        validate_serial,
+    )
+    from ..exceptions import ConfigError
+    from ..redact import register_secret
 
+    if api_key is not None and api_key_stdin:
+        raise typer.BadParameter("choose one of --api-key and --api-key-stdin")
+    try:
+        serial = validate_serial(hub_serial)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--hub-serial") from None
+    if api_key_stdin:
+        key = sys.stdin.readline(4097).strip()
+    elif api_key is not None:
+        key = api_key.strip()
+    else:
+        key = str(typer.prompt("API key", hide_input=True)).strip()
+    if not key or len(key) > 4096:
+        raise typer.BadParameter("the API key is empty (or over 4096 characters)")
+    register_secret(key)
     current = load_settings(environ={})
     new = replace(
         current,
-        hub_serial=hub_serial.strip(),
-        api_key=Secret(api_key.strip()),
-        director_url=director_url or current.director_url,
+        hub_serial=serial,
+        api_key=Secret(key),
+        director_url=validate_director_url(director_url) if director_url else current.director_url,
     )
-    if not new.hub_serial or not new.hub_serial.isdigit():
-        raise typer.BadParameter("the hub serial is digits only", param_hint="--hub-serial")
     if check:
         settings_to_try: Settings = new
 
@@ -274,19 +313,25 @@ def login_cmd(
 
 
 def simulate_cmd(
-    port: int = typer.Option(8423, help="Director port (0: any free port)."),
+    port: int = typer.Option(8423, min=0, max=65535, help="Director port (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback unless told)."),
     seed: int = typer.Option(1, help="Seed of the simulated household."),
-    latency_ms: int = typer.Option(0, min=0, help="Delay added to every answer."),
+    latency_ms: int = typer.Option(0, min=0, max=600_000, help="Delay added to every answer."),
     faults: str = typer.Option("", help="e.g. '500=0.05,429=0.02,timeout=0.01,asn-change=200'."),
     command_faults: str = typer.Option(
         "", help="Device faults of commands, e.g. 'busy=0.1,invalid=0.05,fail=0.05,stall=0.01'."
     ),
     hub_serial: str = typer.Option("10088888", help="Hub serial the simulator accepts."),
-    api_key: str = typer.Option("sim-api-key", help="API key the simulator accepts."),
+    api_key: str | None = typer.Option(
+        None,
+        help="API key the simulator accepts (default: the demo key 'sim-api-key', which is "
+        "refused on any address but loopback).",
+    ),
 ) -> None:
     """Run the built-in myenergi cloud simulator in the foreground (Ctrl-C stops it)."""
+    from ..listen import exposure_warning, is_loopback
     from ..simulator import CommandFaults, Faults, Simulator, serve_forever
+    from ..simulator.server import DEMO_API_KEY
 
     try:
         Faults.parse(faults)
@@ -296,17 +341,34 @@ def simulate_cmd(
         device_faults = CommandFaults.parse(command_faults)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--command-faults") from None
+    if not (hub_serial.isascii() and hub_serial.isdigit()):
+        raise typer.BadParameter("digits 0-9 only", param_hint="--hub-serial")
+    if api_key is not None and not api_key.strip():
+        raise typer.BadParameter("the API key is empty", param_hint="--api-key")
+    key = api_key or DEMO_API_KEY
+    if key == DEMO_API_KEY and not is_loopback(host):
+        raise typer.BadParameter(
+            f"refusing to listen on {host or 'every interface'} with the well-known demo key: "
+            "give your own --api-key",
+            param_hint="--host",
+        )
     console = state.console()
+    shown_key = key if key == DEMO_API_KEY else "<your --api-key>"
 
     def ready(sim: Simulator) -> None:
+        warning = exposure_warning("the simulator", host, sim.bound)
+        if warning:
+            state.err_console().print(f"[yellow]{warning}[/]", soft_wrap=True)
         zappi = sim.household.zappi_serials[0]
-        console.print(f"simulator listening on {sim.url} (servers: {sim.servers})")
-        console.print(f"  hub serial {hub_serial}, API key {api_key}, zappi {zappi}")
+        console.print(f"simulator listening on {sim.bound} (servers: {sim.servers})")
+        console.print(f"  hub serial {hub_serial}, API key {shown_key}, zappi {zappi}")
         console.print(
             f"  try: ZAPLEDGER_DIRECTOR_URL={sim.url} ZAPLEDGER_HUB_SERIAL={hub_serial} "
-            f"ZAPLEDGER_API_KEY={api_key} zapledger status"
+            f"ZAPLEDGER_API_KEY={shown_key} zapledger status"
         )
         console.print("  Ctrl-C stops it")
+
+    from ..exceptions import ConfigError
 
     try:
         serve_forever(
@@ -316,14 +378,14 @@ def simulate_cmd(
             faults,
             host,
             hub_serial,
-            api_key,
+            key,
             on_ready=ready,
             command_faults=device_faults,
         )
     except OSError as exc:
-        from ..exceptions import ConfigError
-
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     console.print("stopped")
 
 

@@ -73,7 +73,7 @@ def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
         )
         print_demo_meters(console, meters)
         console.rule("HTML report")
-        page = write_html_report(store, first, last, tz, out_dir=out, serial=serial)
+        page = write_html_report(store, first, last, tz, out_dir=out, serial=serial, force=True)
     console.print(f"HTML report of the demo month: [bold]{page.resolve()}[/]")
 
 

@@ -236,7 +236,12 @@ def _read_dsmr(
 
     stop = threading.Event()
     # latin-1 keeps every byte as it came, a garbled telegram included (re-import flags it)
-    capture_fh = capture.open("a", encoding="latin-1", newline="") if capture else None
+    try:
+        capture_fh = capture.open("a", encoding="latin-1", newline="") if capture else None
+    except OSError as exc:
+        from ..exceptions import OutputError
+
+        raise OutputError(f"cannot write {capture}: {exc.strerror or exc}") from None
     try:
         with _stop_on_signals(stop):
             if serial_port:
@@ -309,7 +314,11 @@ def import_cmd(
         None, "--start", help="Time of the first telegram of a capture without times (ISO 8601)."
     ),
     interval: float | None = typer.Option(
-        None, "--interval", min=0.001, help="Seconds between telegrams of such a capture."
+        None,
+        "--interval",
+        min=0.001,
+        max=86_400.0,
+        help="Seconds between telegrams of such a capture.",
     ),
     tz: str | None = typer.Option(None, "--tz", help="Zone of CSV times without an offset."),
     every: float = typer.Option(
@@ -331,6 +340,12 @@ def import_cmd(
             ) from None
         if begin.tzinfo is None:
             raise typer.BadParameter("--start needs an offset or Z", param_hint="--start")
+        from ..localtime import check_time
+
+        try:
+            check_time(begin, "--start")
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--start") from None
     step = timedelta(seconds=interval) if interval else None
     zone = timezone_name(tz) if file_format is not MeterFileFormat.DSMR else "UTC"
     console = state.console()
@@ -347,6 +362,7 @@ def import_cmd(
                 interval=step,
                 tz=zone,
                 every_s=every,
+                max_bytes=settings().max_file_bytes,
             )
             results.append(stats)
             if not as_json:
@@ -378,6 +394,7 @@ def reconcile_cmd(
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the days."),
     meters: list[str] | None = typer.Option(None, "--meter", help="Only this meter id (repeat)."),
     chart: Path | None = typer.Option(None, "--chart", help="Also draw the comparison as PNG."),
+    force: bool = typer.Option(False, "--force", help="Overwrite output files that exist."),
 ) -> None:
     """Check the zappi's history against the household's meters, from the database only."""
     from ..reconciliation import reconcile, render_chart
@@ -388,9 +405,13 @@ def reconcile_cmd(
         state.err_console().print("note: --by is deprecated, use --period")
         period = by
     first, last = optional_day(from_, "--from"), optional_day(to, "--to")
+    if chart is not None:
+        from ..outputs import claim
+
+        claim([chart], force=force)
     cfg = settings()
     zone = timezone_name(tz, cfg)
-    with open_store(cfg) as store:
+    with open_store(cfg, read_only=True) as store:
         report = reconcile(
             store,
             first,
@@ -402,7 +423,7 @@ def reconcile_cmd(
             meter_ids=meters or None,
         )
     if chart is not None:
-        render_chart(report, chart)
+        render_chart(report, chart, force=force)
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
     elif as_csv:

@@ -52,6 +52,7 @@ def report_cmd(
     html: Path | None = typer.Option(
         None, "--html", metavar="DIR", help="Write the HTML report into DIR and print its path."
     ),
+    force: bool = typer.Option(False, "--force", help="Overwrite output files that exist."),
 ) -> None:
     """Energy balance per hour, day, month or year from the stored history."""
     if sum((table, as_csv, as_json)) > 1:
@@ -59,11 +60,13 @@ def report_cmd(
     cfg = settings()
     zone = timezone_name(tz, cfg)
     first, last = optional_day(from_, "--from"), optional_day(to, "--to")
-    with open_store(cfg) as store:
+    with open_store(cfg, read_only=True) as store:
         if html is not None:
             from ..report import write_html_report
 
-            path = write_html_report(store, first, last, zone, out_dir=html, serial=serial)
+            path = write_html_report(
+                store, first, last, zone, out_dir=html, serial=serial, force=force
+            )
             state.console().print(f"HTML report written to {path}", soft_wrap=True)
             return
         from ..report import balance
@@ -173,14 +176,19 @@ def _parse_when(when: str | None, tz: str) -> tuple[str, date]:
         from ..localtime import today
 
         return "month", today(tz).replace(day=1)
+    from ..exceptions import UsageError
+    from ..localtime import check_day
+
     parts = when.split("-")
     try:
         if len(parts) == 1:
-            return "year", date(int(parts[0]), 1, 1)
+            return "year", check_day(date(int(parts[0]), 1, 1))
         if len(parts) == 2:
-            return "month", date(int(parts[0]), int(parts[1]), 1)
-        return "day", date.fromisoformat(when)
-    except ValueError:
+            return "month", check_day(date(int(parts[0]), int(parts[1]), 1))
+        return "day", check_day(date.fromisoformat(when))
+    except UsageError as exc:
+        raise typer.BadParameter(str(exc), param_hint="WHEN") from None
+    except (ValueError, OverflowError):
         raise typer.BadParameter(
             f"{when!r} is not YYYY, YYYY-MM or YYYY-MM-DD", param_hint="WHEN"
         ) from None
@@ -195,6 +203,7 @@ def chart_cmd(
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone."),
     serial: str | None = typer.Option(None, "--serial", help="One zappi (default: whole site)."),
     years: int = typer.Option(3, "--years", min=1, max=20, help="Years in the comparison."),
+    force: bool = typer.Option(False, "--force", help="Overwrite output files that exist."),
 ) -> None:
     """Write PNG charts of the balance of a day, a month or a year."""
     from ..report import charts_of_day, charts_of_month, charts_of_year, save_charts
@@ -202,7 +211,7 @@ def chart_cmd(
     cfg = settings()
     zone = timezone_name(tz, cfg)
     scope, at = _parse_when(when, zone)
-    with open_store(cfg) as store:
+    with open_store(cfg, read_only=True) as store:
         kinds = None if kind is ChartKind.ALL else {kind.value}
         if scope == "day":
             charts = charts_of_day(store, at, zone, serial=serial)
@@ -217,7 +226,7 @@ def chart_cmd(
                 f"no {kind.value} chart for {when or 'this month'}", param_hint="--kind"
             )
     console = state.console()
-    for path in save_charts(charts, out):
+    for path in save_charts(charts, out, force=force):
         console.print(str(path), soft_wrap=True)
 
 
@@ -232,20 +241,25 @@ def export_cmd(
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone of local times and days."),
     serial: str | None = typer.Option(None, "--serial", help="One zappi (default: whole site)."),
     out: str = typer.Option("-", "--out", "-o", help="Output file ('-': stdout)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite output files that exist."),
 ) -> None:
     """Export stored energy (kWh and J, UTC and local time) as CSV, JSON Lines or Parquet."""
     from ..report import export_rows, write_export
 
     if fmt is ExportFormat.PARQUET and out == "-":
         raise typer.BadParameter("Parquet needs a file: give --out FILE", param_hint="--out")
+    if out != "-":
+        from ..outputs import claim
+
+        claim([Path(out)], force=force)
     cfg = settings()
     zone = timezone_name(tz, cfg)
     first, last = optional_day(from_, "--from"), optional_day(to, "--to")
-    with open_store(cfg) as store:
+    with open_store(cfg, read_only=True) as store:
         rows = export_rows(store, first, last, zone, resolution=resolution, serial=serial)
         if out == "-":
             count = write_export(rows, fmt, sys.stdout.buffer)
         else:
-            count = write_export(rows, fmt, Path(out))
+            count = write_export(rows, fmt, Path(out), force=force)
     if out != "-":
         state.err_console().print(f"{count} row(s) written to {out}", soft_wrap=True)

@@ -50,8 +50,8 @@ _BACKFILL_RATE_HELP = "Requests per second at most (a one-off backfill's default
 
 
 def _positive_rate(rate: float) -> float:
-    if rate <= 0:
-        raise typer.BadParameter("must be positive", param_hint="--rate")
+    if not 0 < rate <= 1000:  # also false for nan
+        raise typer.BadParameter("must be a number above 0 and at most 1000", param_hint="--rate")
     return rate
 
 
@@ -86,7 +86,12 @@ def sync_cmd(
     from ..store import open_store
 
     first, last = optional_day(from_, "--from"), optional_day(to, "--to")
+    if first is not None and last is not None:
+        from ..localtime import check_range
+
+        check_range(first, last)  # before the database is opened, like the credentials
     cfg = settings()
+    cfg.require_credentials()  # before the database is opened: no credentials, no new file
     zone = timezone_name(tz, cfg)
     console = state.console()
 
@@ -257,7 +262,7 @@ def gaps_cmd(
     first, last = optional_day(from_, "--from"), optional_day(to, "--to")
     cfg = settings()
     zone = timezone_name(tz, cfg)
-    with open_store(cfg) as store:
+    with open_store(cfg, read_only=True) as store:
         report = data_quality(store, first, last, zone, serial=serial, tolerance_j=tolerance_j)
     if as_json:
         data = report.as_dict(problems_only=not show_all)
@@ -401,8 +406,11 @@ def _log_to_stderr() -> None:
 
     root = logging.getLogger("zapledger")
     if not state.verbose:
+        from ..redact import RedactingFilter
+
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.addFilter(RedactingFilter())
         root.addHandler(handler)
         root.setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import enum
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+from ..exceptions import MeterError
 from ..models import MeterReading
 
 if TYPE_CHECKING:
@@ -23,13 +24,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHANNELS",
+    "DEFAULT_MAX_FILE_BYTES",
     "J_PER_KWH",
     "MAX_ISSUES_KEPT",
+    "MAX_LINE_BYTES",
+    "MAX_TOTALISER_KWH",
     "Issue",
     "IssueKind",
     "ReadStats",
     "ReadingSink",
     "StoreWriter",
+    "bounded_lines",
     "kwh_to_joules",
     "reading_time",
 ]
@@ -37,6 +42,13 @@ __all__ = [
 #: Channels of :class:`MeterReading`: grid import and export per tariff, PV and EV totalisers.
 CHANNELS: tuple[str, ...] = ("import_t1", "import_t2", "export_t1", "export_t2", "pv", "ev")
 J_PER_KWH = 3_600_000
+#: Bounds of meter input. A file larger than DEFAULT_MAX_FILE_BYTES stops with a MeterError
+#: (configurable: the ``max_file_bytes`` setting); a line longer than MAX_LINE_BYTES (a DSMR line
+#: or CSV row is below 1 KB) is skipped as bad input, so memory stays small whatever comes in.
+DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024
+MAX_LINE_BYTES = 64 * 1024
+#: The largest totaliser value believed (kWh): far above any meter, far below int64 joules.
+MAX_TOTALISER_KWH = Decimal(10) ** 9
 #: How many issues a :class:`ReadStats` keeps in detail (all are counted).
 MAX_ISSUES_KEPT = 200
 
@@ -163,7 +175,42 @@ def kwh_to_joules(value: Decimal | str | float) -> int:
         raise ValueError(f"{value!r} is not a finite number")
     if number < 0:
         raise ValueError(f"{value!r} is negative")
+    if number > MAX_TOTALISER_KWH:
+        raise ValueError(f"{value!r} kWh is over the limit of {MAX_TOTALISER_KWH:,} kWh")
     return int((number * J_PER_KWH).to_integral_value())
+
+
+def over_limit(source: str, max_bytes: int) -> MeterError:
+    return MeterError(
+        f"{source}: more than the limit of {max_bytes:,} bytes (the max_file_bytes setting "
+        "raises it)"
+    )
+
+
+def bounded_lines(
+    stream: BinaryIO, source: str, max_bytes: int, max_line: int = MAX_LINE_BYTES
+) -> Iterator[bytes | None]:
+    """The lines of a binary stream, read a line at a time; None stands for a line longer than
+    ``max_line`` (skipped unread). More than ``max_bytes`` in all raises MeterError."""
+    total = 0
+    while True:
+        line = stream.readline(max_line + 1)
+        if not line:
+            return
+        total += len(line)
+        if total > max_bytes:
+            raise over_limit(source, max_bytes)
+        if len(line) <= max_line or line.endswith(b"\n"):
+            yield line
+            continue
+        while not line.endswith(b"\n"):  # the rest of an overlong line, a bounded piece at a time
+            line = stream.readline(max_line + 1)
+            if not line:
+                break
+            total += len(line)
+            if total > max_bytes:
+                raise over_limit(source, max_bytes)
+        yield None
 
 
 class StoreWriter:

@@ -15,15 +15,25 @@ never stored.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ..exceptions import MeterError
-from ..localtime import parse_tz
+from ..localtime import check_day, check_time, parse_tz
 from ..models import MeterReading
-from ._common import Issue, IssueKind, ReadingSink, ReadStats, kwh_to_joules, reading_time
+from ._common import (
+    DEFAULT_MAX_FILE_BYTES,
+    MAX_LINE_BYTES,
+    Issue,
+    IssueKind,
+    ReadingSink,
+    ReadStats,
+    bounded_lines,
+    kwh_to_joules,
+    reading_time,
+)
 
 __all__ = ["CSV_COLUMNS", "CSV_HEADER", "DEFAULT_CSV_METER_ID", "import_csv", "parse_csv"]
 
@@ -41,6 +51,19 @@ DEFAULT_CSV_METER_ID = "csv"
 _BATCH = 5000
 
 
+class _BadLine(str):
+    """A line that could not be read as text (too long, not UTF-8): a bad row, with why."""
+
+    __slots__ = ("reason",)
+
+    def __new__(cls, reason: str) -> _BadLine:
+        line = super().__new__(cls, "")
+        line.reason = reason
+        return line
+
+    reason: str
+
+
 class _Times:
     """Naive local times to UTC, resolving the repeated autumn hour by row order."""
 
@@ -50,9 +73,12 @@ class _Times:
 
     def parse(self, text: str) -> datetime:
         value = text.strip()
-        if value.isdigit():
+        if value.isascii() and value.isdigit():
+            if len(value) > 12:
+                raise ValueError("epoch seconds out of range")
             return datetime.fromtimestamp(int(value), UTC)
         ts = datetime.fromisoformat(value)
+        check_day(ts.date(), "time")  # before any zone arithmetic, which overflows near year 1
         if ts.tzinfo is not None:
             return ts.astimezone(UTC)
         first = ts.replace(tzinfo=self.zone, fold=0)
@@ -88,6 +114,10 @@ def parse_csv(
     delimiter = ","
     batch: list[MeterReading] = []
     for line_no, line in enumerate(lines, start=1):
+        if isinstance(line, _BadLine):
+            stats.units += header is not None
+            stats.add_issue(Issue(IssueKind.BAD_ROW, line.reason, line_no))
+            continue
         text = line.rstrip("\r\n")
         if not text.strip() or text.lstrip().startswith("#"):
             continue
@@ -137,9 +167,9 @@ def _row(
         raise ValueError(f"{len(cells)} cells for {len(header)} columns")
     row = dict(zip(header, cells, strict=True))
     try:
-        ts = reading_time(times.parse(row["timestamp"]))
-    except ValueError as exc:
-        raise ValueError(f"timestamp {row['timestamp']!r}: {exc}") from None
+        ts = reading_time(check_time(times.parse(row["timestamp"])))
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ValueError(f"timestamp {row['timestamp'][:40]!r}: {exc}") from None
     meter_id = (row.get("meter_id") or "").strip() or default_id
     readings = []
     for column, channel in CSV_COLUMNS.items():
@@ -160,14 +190,29 @@ def import_csv(
     sink: ReadingSink | None = None,
     tz: str | ZoneInfo = "UTC",
     meter_id: str = DEFAULT_CSV_METER_ID,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> ReadStats:
-    """Import a CSV file (see the module doc for the header); returns what was read."""
+    """Import a CSV file (see the module doc for the header); returns what was read.
+
+    The file is read a line at a time: a line that is too long or not UTF-8 is a bad row; more
+    than ``max_bytes`` raises MeterError.
+    """
     file = Path(path)
     stats = ReadStats(source=str(file))
     try:
-        with file.open(encoding="utf-8-sig", newline="") as fh:
-            return parse_csv(fh, tz=tz, meter_id=meter_id, stats=stats, sink=sink)
+        with file.open("rb") as fh:
+            lines = _text_lines(bounded_lines(fh, str(file), max_bytes))
+            return parse_csv(lines, tz=tz, meter_id=meter_id, stats=stats, sink=sink)
     except OSError as exc:
         raise MeterError(f"cannot read {file}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise MeterError(f"{file} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _text_lines(raw_lines: Iterable[bytes | None]) -> Iterator[str]:
+    for number, raw in enumerate(raw_lines):
+        if raw is None:
+            yield _BadLine(f"longer than {MAX_LINE_BYTES:,} bytes")
+            continue
+        try:
+            yield raw.decode("utf-8-sig" if number == 0 else "utf-8")
+        except UnicodeDecodeError as exc:
+            yield _BadLine(f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line)")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ._common import Issue, IssueKind
+from ._common import MAX_LINE_BYTES, Issue, IssueKind
 
 __all__ = ["RECEIVED_DIRECTIVE", "RawTelegram", "TelegramFramer", "format_capture"]
 
@@ -66,16 +66,26 @@ class TelegramFramer:
         self._in_garbage = False
         self._received: datetime | None = None
         self._index = 0
+        self._overlong = False  # skipping the rest of a line longer than MAX_LINE_BYTES
 
     def feed(self, data: bytes) -> list[RawTelegram | Issue]:
         out: list[RawTelegram | Issue] = []
         start = 0
         while True:
             nl = data.find(b"\n", start)
+            if self._overlong:
+                if nl < 0:
+                    break
+                self._overlong = False
+                self._line_no += 1
+                start = nl + 1
+                continue
             if nl < 0:
                 if not self._partial:
                     self._partial_start = self._offset + start
                 self._partial += data[start:]
+                if len(self._partial) > MAX_LINE_BYTES:
+                    self._skip_overlong(out)
                 break
             if self._partial:
                 line_start = self._partial_start
@@ -88,6 +98,23 @@ class TelegramFramer:
             start = nl + 1
         self._offset += len(data)
         return out
+
+    def _skip_overlong(self, out: list[RawTelegram | Issue]) -> None:
+        """A line longer than any DSMR line: reported once, its bytes dropped until the newline
+        (memory stays bounded on an endless line such as ``/dev/zero``)."""
+        self._partial.clear()
+        self._overlong = True
+        if self._in_telegram:
+            out.append(self._truncated(f"a line longer than {MAX_LINE_BYTES:,} bytes"))
+        out.append(
+            Issue(
+                IssueKind.GARBAGE,
+                f"a line longer than {MAX_LINE_BYTES:,} bytes skipped",
+                self._line_no + 1,
+                self._partial_start,
+            )
+        )
+        self._in_garbage = True
 
     def close(self) -> list[RawTelegram | Issue]:
         """End of stream: a last line without newline is used, an open telegram is truncated."""

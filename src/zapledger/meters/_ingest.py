@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ..exceptions import MeterError
 from ..models import DsmrVersion
 from ..models import MeterFileFormat as FileFormat
-from ._common import ReadStats, StoreWriter
+from ._common import DEFAULT_MAX_FILE_BYTES, ReadStats, StoreWriter
 from ._csv import DEFAULT_CSV_METER_ID, import_csv
 from ._sources import import_dsmr_file
 
@@ -45,15 +45,31 @@ def import_file(
     interval: timedelta | None = None,
     tz: str = "UTC",
     every_s: float = 0.0,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> ReadStats:
-    """Load a telegram capture or a CSV file into the store, idempotently; returns the counts."""
+    """Load a telegram capture or a CSV file into the store, idempotently; returns the counts.
+
+    Either format is streamed; a file over ``max_bytes`` stops with MeterError.
+    """
     fmt = detect_format(path) if file_format is FileFormat.AUTO else file_format
     writer = StoreWriter(store, every_s=every_s, flush_s=float("inf"))
     if fmt is FileFormat.DSMR:
         result = import_dsmr_file(
-            path, sink=writer, version=version, meter_id=meter_id, start=start, interval=interval
+            path,
+            sink=writer,
+            version=version,
+            meter_id=meter_id,
+            start=start,
+            interval=interval,
+            max_bytes=max_bytes,
         )
     else:
-        result = import_csv(path, sink=writer, tz=tz, meter_id=meter_id or DEFAULT_CSV_METER_ID)
+        result = import_csv(
+            path,
+            sink=writer,
+            tz=tz,
+            meter_id=meter_id or DEFAULT_CSV_METER_ID,
+            max_bytes=max_bytes,
+        )
     writer.flush()
     return writer.account(result)

@@ -17,7 +17,7 @@ import stamina
 
 from ..exceptions import MeterError
 from ..models import DsmrVersion
-from ._common import ReadingSink, ReadStats
+from ._common import DEFAULT_MAX_FILE_BYTES, ReadingSink, ReadStats, over_limit
 from ._dsmr import SERIAL_SETTINGS, TelegramReader
 
 __all__ = ["import_dsmr_file", "read_serial", "read_tcp"]
@@ -37,10 +37,12 @@ def import_dsmr_file(
     meter_id: str | None = None,
     start: datetime | None = None,
     interval: timedelta | None = None,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> ReadStats:
     """Read a file of captured telegrams (``# received`` lines optional, see :mod:`._framing`).
 
     Telegrams without meter time and without a ``# received`` line get ``start + n * interval``.
+    The file is streamed in chunks; more than ``max_bytes`` raises MeterError.
     """
     file = Path(path)
     reader = TelegramReader(
@@ -52,9 +54,13 @@ def import_dsmr_file(
         directives=True,
         sink=sink,
     )
+    total = 0
     try:
         with file.open("rb") as fh:
             while chunk := fh.read(_CHUNK):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise over_limit(str(file), max_bytes)
                 reader.feed(chunk)
     except OSError as exc:
         raise MeterError(f"cannot read {file}: {exc.strerror or exc}") from None

@@ -66,9 +66,12 @@ if TYPE_CHECKING:
     from ._wire import (
         FREQUENCY_PLAUSIBLE_HZ,
         J_PER_KWH,
+        MAX_JSON_BYTES,
+        MAX_JSON_DEPTH,
         VOLTAGE_PLAUSIBLE_V,
         decode_json,
         joules_to_kwh,
+        read_limited,
     )
 
 _LAZY = {
@@ -98,6 +101,9 @@ _LAZY = {
     "VOLTAGE_PLAUSIBLE_V": "_wire",
     "decode_json": "_wire",
     "joules_to_kwh": "_wire",
+    "MAX_JSON_BYTES": "_wire",
+    "MAX_JSON_DEPTH": "_wire",
+    "read_limited": "_wire",
     "ENERGY_FIELDS": "_energy",
     "Energy": "_energy",
     "EnergyBucket": "_energy",
@@ -111,6 +117,8 @@ __all__ = [
     "ENERGY_FIELDS",
     "FREQUENCY_PLAUSIBLE_HZ",
     "J_PER_KWH",
+    "MAX_JSON_BYTES",
+    "MAX_JSON_DEPTH",
     "VOLTAGE_PLAUSIBLE_V",
     "ChargeStatus",
     "ChartKind",
@@ -148,6 +156,7 @@ __all__ = [
     "parse_history",
     "parse_status",
     "parse_zappi",
+    "read_limited",
 ]
 
 

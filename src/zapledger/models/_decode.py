@@ -8,18 +8,20 @@ from ..exceptions import BadResponseError
 from ._enums import Resolution
 from ._history import History, parse_history
 from ._status import SiteStatus, parse_status
-from ._wire import decode_json
+from ._wire import MAX_JSON_BYTES, decode_json
 
 __all__ = ["decode_any"]
 
 
-def decode_any(data: bytes | str, *, name: str = "payload") -> SiteStatus | History:
+def decode_any(
+    data: bytes | str, *, name: str = "payload", max_bytes: int = MAX_JSON_BYTES
+) -> SiteStatus | History:
     """Decode a saved jstatus / jday / jdayhour payload, recognising which it is.
 
     The file name decides when it says ``jdayhour`` or ``jday``; otherwise a history whose records
     carry minutes (or more than 25 records) is per-minute, else per-hour.
     """
-    payload = decode_json(data, endpoint=name)
+    payload = decode_json(data, endpoint=name, max_bytes=max_bytes)
     is_history = (
         isinstance(payload, Mapping) and len(payload) == 1 and next(iter(payload)).startswith("U")
     )

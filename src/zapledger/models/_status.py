@@ -379,6 +379,11 @@ class SiteStatus:
 _DEVICE_FAMILIES = ("zappi", "eddi", "harvi", "libbi")
 
 
+#: More devices than any hub serves (a few zappis, eddis, harvis): a payload beyond is refused
+#: before its entries are decoded one by one.
+MAX_DEVICES = 256
+
+
 def parse_status(payload: Any) -> SiteStatus:
     """Decode a ``cgi-jstatus-*`` payload: a list of family objects, or one ``{"zappi": [...]}``."""
     parts: Sequence[Any]
@@ -403,6 +408,10 @@ def parse_status(payload: Any) -> SiteStatus:
                 recognised = True
                 if not isinstance(value, list):
                     raise BadResponseError(f"status {key!r} should be a list")
+                if len(zappis) + len(others) + len(value) > MAX_DEVICES:
+                    raise BadResponseError(
+                        f"status lists more than the limit of {MAX_DEVICES} devices"
+                    )
                 for entry in value:
                     if key == "zappi":
                         zappis.append(parse_zappi(entry))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Self
+from itertools import accumulate
+from typing import Any, BinaryIO, Self
 
 import msgspec
 
@@ -15,6 +16,12 @@ J_PER_KWH = 3_600_000
 #: Plausible ranges; values outside are flagged as suspect (garbage around gaps), never corrected.
 VOLTAGE_PLAUSIBLE_V = (180.0, 280.0)
 FREQUENCY_PLAUSIBLE_HZ = (45.0, 65.0)
+#: Bounds of any JSON zapledger parses (cloud answers, ``zapledger decode``). Real payloads are
+#: below 1 MB (a day of minutes) and 4 levels deep; anything far beyond is refused before parsing.
+MAX_JSON_BYTES = 16 * 1024 * 1024
+MAX_JSON_DEPTH = 64
+_SQUARE = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[{]}")
 
 
 def joules_to_kwh(energy_j: int | float) -> float:
@@ -127,9 +134,67 @@ def _reject_html(data: bytes | str, endpoint: str) -> None:
         )
 
 
-def decode_json(data: bytes | str, *, endpoint: str = "response") -> Any:
-    """Parse JSON bytes, with a clear error for HTML error pages and truncated bodies."""
-    _reject_html(data, endpoint)
+def json_depth(data: bytes, limit: int) -> int:
+    """How deep brackets nest (strings ignored), counted without parsing; stops above ``limit``."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return limit  # cannot nest deeper: the common case of small payloads
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside_strings = b"".join(unescaped.split(b'"')[::2])
+    brackets = outside_strings.translate(_SQUARE, _NOT_BRACKETS)
+    peeled = 0  # innermost pairs are removed a level at a time, in C
+    while peeled < limit and b"[]" in brackets:
+        brackets = brackets.replace(b"[]", b"")
+        peeled += 1
+    depth = 0
+    for depth in accumulate(1 if b == 0x5B else -1 for b in brackets):
+        if depth + peeled > limit:
+            break
+    return depth + peeled
+
+
+def read_limited(stream: BinaryIO, max_bytes: int, name: str) -> bytes:
+    """Read a whole payload from a file or pipe, but never more than ``max_bytes`` (an endless
+    stream such as ``/dev/zero`` ends in a BadResponseError naming the limit)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := stream.read(min(1024 * 1024, max_bytes + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            raise BadResponseError(
+                f"{name}: more than the limit of {max_bytes:,} bytes for a JSON payload "
+                "(max_payload_bytes)",
+                endpoint=name,
+            )
+    return b"".join(chunks)
+
+
+def decode_json(
+    data: bytes | str,
+    *,
+    endpoint: str = "response",
+    max_bytes: int = MAX_JSON_BYTES,
+    max_depth: int = MAX_JSON_DEPTH,
+) -> Any:
+    """Parse JSON bytes, with a clear error for HTML error pages and truncated bodies.
+
+    Size and nesting are checked before parsing, so a huge or deeply nested payload costs neither
+    memory nor a RecursionError.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > max_bytes:
+        raise BadResponseError(
+            f"{endpoint}: {len(raw):,} bytes is over the limit of {max_bytes:,} bytes for a JSON "
+            "payload",
+            endpoint=endpoint,
+        )
+    _reject_html(raw, endpoint)
+    if json_depth(raw, max_depth) > max_depth:
+        raise BadResponseError(
+            f"{endpoint}: JSON nested deeper than the limit of {max_depth} levels",
+            endpoint=endpoint,
+        )
+    data = raw
     try:
         return msgspec.json.decode(data)
     except msgspec.DecodeError as exc:

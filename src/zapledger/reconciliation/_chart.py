@@ -31,11 +31,19 @@ def _pyplot() -> tuple[Any, Any]:
     return plt, mdates
 
 
-def render_chart(report: ReconcileReport, path: str | Path, *, dpi: int = 110) -> Path:
-    """Write the chart of a report (from its daily comparisons) to ``path``; returns the path."""
+def render_chart(
+    report: ReconcileReport, path: str | Path, *, dpi: int = 110, force: bool = False
+) -> Path:
+    """Write the chart of a report (from its daily comparisons) to ``path``; returns the path.
+
+    An existing file is refused (OutputError) unless ``force``.
+    """
+    from ..outputs import claim, output_file, prepare_dir
+
+    out = Path(path)
+    claim([out], force=force)
     plt, mdates = _pyplot()
     pairs = [s.pair for s in report.summaries]
-    out = Path(path)
     fig, axes = plt.subplots(
         len(pairs) + 1 if pairs else 1,
         1,
@@ -88,8 +96,9 @@ def render_chart(report: ReconcileReport, path: str | Path, *, dpi: int = 110) -
         deviation.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
         fig.autofmt_xdate()
         fig.tight_layout()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=dpi, format="png")
+        prepare_dir(out.parent)
+        with output_file(out, force=force) as fh:
+            fig.savefig(fh, dpi=dpi, format="png")
     finally:
         plt.close(fig)
     return out

@@ -65,11 +65,15 @@ def write_html_report(
     out_dir: Path | str,
     serial: str | None = None,
     now: datetime | None = None,
+    force: bool = False,
 ) -> Path:
-    """Write the self-contained HTML report of the local days ``first_day``..``last_day``."""
+    """Write the self-contained HTML report of the local days ``first_day``..``last_day``; an
+    existing page is refused (OutputError) unless ``force``."""
     from ._html import write_html_report as _write
 
-    return _write(store, first_day, last_day, tz, out_dir=out_dir, serial=serial, now=now)
+    return _write(
+        store, first_day, last_day, tz, out_dir=out_dir, serial=serial, now=now, force=force
+    )
 
 
 def charts_of_day(
@@ -145,13 +149,18 @@ def _wanted(kind: str, kinds: Collection[str] | None) -> bool:
     return kinds is None or kind in kinds
 
 
-def save_charts(charts: Sequence[Chart], out_dir: Path | str) -> list[Path]:
-    """Write each chart as ``<name>.png`` into ``out_dir`` (created); returns the paths."""
+def save_charts(charts: Sequence[Chart], out_dir: Path | str, *, force: bool = False) -> list[Path]:
+    """Write each chart as ``<name>.png`` into ``out_dir`` (created); returns the paths.
+
+    Existing files are refused (OutputError, before anything is written) unless ``force``.
+    """
+    from ..outputs import claim, output_file, prepare_dir
+
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for chart in charts:
-        path = folder / f"{chart.name}.png"
-        path.write_bytes(chart.png)
-        paths.append(path)
+    paths = [folder / f"{chart.name}.png" for chart in charts]
+    claim(paths, force=force)
+    prepare_dir(folder)
+    for chart, path in zip(charts, paths, strict=True):
+        with output_file(path, force=force) as fh:
+            fh.write(chart.png)
     return paths

@@ -284,14 +284,21 @@ def _write_parquet(rows: Iterator[dict[str, Any]], out: IO[bytes] | Path) -> int
 
 
 def write_export(
-    rows: Iterator[dict[str, Any]], fmt: ExportFormat | str, dest: Path | IO[bytes]
+    rows: Iterator[dict[str, Any]],
+    fmt: ExportFormat | str,
+    dest: Path | IO[bytes],
+    *,
+    force: bool = False,
 ) -> int:
-    """Write ``rows`` (from :func:`export_rows`) to a file or binary stream; returns the count."""
+    """Write ``rows`` (from :func:`export_rows`) to a file or binary stream; returns the count.
+
+    An existing file is refused (OutputError) unless ``force``.
+    """
+    from ..outputs import output_file
+
     kind = ExportFormat(fmt)
     if isinstance(dest, Path):
-        if kind is ExportFormat.PARQUET:
-            return _write_parquet(rows, dest)
-        with dest.open("wb") as fh:
+        with output_file(dest, force=force) as fh:
             return write_export(rows, kind, fh)
     if kind is ExportFormat.CSV:
         return _write_csv(rows, dest)

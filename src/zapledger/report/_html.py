@@ -281,15 +281,21 @@ def write_html_report(
     out_dir: Path | str,
     serial: str | None = None,
     now: datetime | None = None,
+    force: bool = False,
 ) -> Path:
     """Write the report of the local days ``first_day``..``last_day`` into ``out_dir``.
 
-    Returns the path of the page, ``report-<first>_<last>.html``; the folder is created.
+    Returns the path of the page, ``report-<first>_<last>.html``; the folder is created. An
+    existing page is refused (OutputError) unless ``force``.
     """
+    from ..outputs import claim, output_file, prepare_dir
+
     page = build_report_page(store, first_day, last_day, tz, serial=serial, now=now)
     start, end = page.report.first_day, page.report.last_day
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"report-{start.isoformat()}_{end.isoformat()}.html"
-    path.write_text(render_html(page), encoding="utf-8")
+    claim([path], force=force)
+    prepare_dir(folder)
+    with output_file(path, force=force) as fh:
+        fh.write(render_html(page).encode("utf-8"))
     return path

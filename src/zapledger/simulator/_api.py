@@ -85,11 +85,16 @@ def _not_found() -> Reply:
     return Reply(404, page, "text/html; charset=iso-8859-1")
 
 
+#: Days the simulated cloud answers for; any other (year 1, year 9999) is an invalid parameter.
+_YEARS = range(2000, 2100)
+
+
 def _date(y: str, m: str, d: str) -> date | None:
     try:
-        return date(int(y), int(m), int(d))
+        day = date(int(y), int(m), int(d))
     except ValueError:
         return None
+    return day if day.year in _YEARS else None
 
 
 class SiteApi:

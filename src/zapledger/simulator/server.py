@@ -41,6 +41,21 @@ _FAULT_PAGES: dict[str, tuple[int, str, str]] = {
     "html502": (502, "Bad Gateway", "The proxy server received an invalid response."),
 }
 _HTML = "text/html; charset=iso-8859-1"
+#: The key everyone knows (README, demo): fine on 127.0.0.1, refused on any other interface.
+DEMO_API_KEY = "sim-api-key"
+
+
+def _is_loopback(host: str) -> bool:
+    """Loopback only? Names other than localhost are not resolved (and count as beyond it).
+    The simulator imports nothing of zapledger, so this is its own small check."""
+    import ipaddress
+
+    if host.strip().lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 NowSource = datetime | Callable[[], datetime] | None
@@ -58,7 +73,7 @@ class Simulator:
         *,
         seed: int = 1,
         hub_serial: str = "10088888",
-        api_key: str = "sim-api-key",
+        api_key: str = DEMO_API_KEY,
         zappi_serials: Sequence[str] = ("16000001",),
         harvi_serials: Sequence[str] = ("11000001",),
         latency_ms: float = 0.0,
@@ -74,8 +89,13 @@ class Simulator:
         command_faults: CommandFaults | str | None = None,
         nonce_ttl_s: float | None = None,
     ) -> None:
-        if not hub_serial.isdigit():
-            raise ValueError("the hub serial must be digits only")
+        if not (hub_serial.isascii() and hub_serial.isdigit()):
+            raise ValueError("the hub serial must be digits 0-9 only")
+        if api_key == DEMO_API_KEY and not _is_loopback(host):
+            raise ValueError(
+                f"refusing to listen on {host or 'every interface'} with the well-known demo API "
+                "key: give your own API key"
+            )
         if asn_servers < 2:
             raise ValueError("at least 2 asn servers are needed so the account can move")
         if latency_ms < 0:
@@ -164,6 +184,14 @@ class Simulator:
         self.stop()
 
     # -- addresses ---------------------------------------------------------------------------
+
+    @property
+    def bound(self) -> str:
+        """The director's address as really bound (``0.0.0.0:8423`` when on every interface)."""
+        self._require_started()
+        host, port = self._servers[0].server_address[:2]
+        text = str(host)
+        return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
 
     @property
     def _public_host(self) -> str:
@@ -327,6 +355,11 @@ class Simulator:
             self._serve_counted(h, method, raw, path)
         except OSError:
             h.close_connection = True
+        except Exception:  # a bug of the simulator: answer 500 rather than drop the connection
+            if not h.answered:
+                h.close_connection = True
+                page = html_page(500, "Internal Server Error", "The simulator failed.")
+                self._send(h, method, Reply(500, page, _HTML))
         finally:
             if not h.answered:
                 self._stats.end()
@@ -437,7 +470,7 @@ def serve_forever(
     faults_spec: str | None = None,
     host: str = "127.0.0.1",
     hub_serial: str = "10088888",
-    api_key: str = "sim-api-key",
+    api_key: str = DEMO_API_KEY,
     *,
     on_ready: Callable[[Simulator], None] | None = None,
     stop: threading.Event | None = None,
@@ -481,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--faults", default=None, help='e.g. "500=0.05,429=0.02,asn-change=200"')
     parser.add_argument("--hub-serial", default="10088888")
-    parser.add_argument("--api-key", default="sim-api-key")
+    parser.add_argument("--api-key", default=DEMO_API_KEY)
     parser.add_argument("--now", default=None, help="freeze the clock at this ISO time (UTC)")
     parser.add_argument(
         "--command-faults", default=None, help='e.g. "busy=0.1,invalid=0.05,fail=0.05,stall=0.01"'
@@ -499,9 +532,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
 
     def ready(sim: Simulator) -> None:
-        key = args.api_key if args.api_key == "sim-api-key" else "<api-key>"
+        key = args.api_key if args.api_key == DEMO_API_KEY else "<api-key>"
+        if not _is_loopback(args.host):
+            print(f"warning: listening on {sim.bound}, reachable from other machines", flush=True)
         print(f"director {sim.url}  asn {sim.asn}  hub {sim.hub_serial}", flush=True)
         print(f"try: curl --digest -u {sim.hub_serial}:{key} {sim.url}/cgi-jstatus-*", flush=True)
+        print(f"bound to {sim.bound}", flush=True)
 
     try:
         serve_forever(
@@ -518,4 +554,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
+    except ValueError as exc:
+        parser.error(str(exc))
     return 0

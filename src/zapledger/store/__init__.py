@@ -13,6 +13,7 @@ from pathlib import Path
 import platformdirs
 
 from ..exceptions import StoreError
+from ..redact import redact, register_secret, url_secrets
 from ._api import Store, SyncState
 from ._errors import redact_url
 from ._schema import LATEST_VERSION
@@ -43,17 +44,29 @@ def default_db_url() -> str:
     return f"sqlite:///{default_db_path().as_posix()}"
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, read_only: bool = False) -> Store:
     """Open (creating and migrating as needed) the store a URL names.
 
-    Raises StoreError, with the password redacted, for an unknown scheme, a database that cannot be
-    reached or opened, or one whose schema is newer than this zapledger.
+    ``read_only`` opens an existing SQLite file without writing anything (reading commands; works
+    in a read-only directory) and refuses a schema that would need migrating. Raises StoreError,
+    with every password redacted, for an unknown scheme, a database that cannot be reached or
+    opened, or one whose schema is newer than this zapledger.
     """
+    secrets = url_secrets(url)
+    for secret in secrets:
+        register_secret(secret)
+    try:
+        return _open(url, read_only)
+    except StoreError as exc:
+        raise StoreError(redact(str(exc), secrets)) from None
+
+
+def _open(url: str, read_only: bool) -> Store:
     scheme = url.split("://", 1)[0].lower() if "://" in url else url.split(":", 1)[0].lower()
     if scheme == "sqlite":
         from ._sqlite import SqliteStore
 
-        return SqliteStore(url)
+        return SqliteStore(url, read_only=read_only)
     if scheme in _POSTGRES_SCHEMES:
         try:
             from ._postgres import PostgresStore

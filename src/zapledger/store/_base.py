@@ -156,7 +156,14 @@ class SqlStore(Store):
 
     def _current_version(self) -> int:
         (version,) = self._fetchall("SELECT MAX(version) FROM schema_migrations")[0]
-        return int(version or 0)
+        if version is None:
+            return 0
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise StoreError(
+                f"{self.url} has a corrupt schema version ({str(version)[:40]!r} in "
+                "schema_migrations): restore a backup or start a new database"
+            )
+        return version
 
     def schema_version(self) -> int:
         with self._guard("reading the schema version"):

@@ -16,6 +16,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from ..exceptions import StoreError
+from ..redact import normalise_userinfo
 from . import _sql
 from ._base import SqlStore
 from ._convert import Row
@@ -51,8 +52,11 @@ class PostgresStore(SqlStore):
     driver_errors: ClassVar[tuple[type[BaseException], ...]] = (psycopg.Error,)
 
     def __init__(self, url: str, *, _schema_version: int = LATEST_VERSION) -> None:
-        url = normalise_url(url)
         secrets = url_secrets(url)
+        # A password holding '#', '/', '?' or '@' is encoded, so libpq never misreads (and then
+        # echoes) a piece of it as host, port or database.
+        url = normalise_userinfo(normalise_url(url))
+        secrets += url_secrets(url)
         super().__init__(redact_url(url), secrets)
         try:
             params = conninfo_to_dict(url)
@@ -62,7 +66,7 @@ class PostgresStore(SqlStore):
             if "application_name" not in params:
                 kwargs["application_name"] = "zapledger"
             self._conn = psycopg.connect(url, **kwargs)
-        except psycopg.Error as exc:
+        except (psycopg.Error, ValueError) as exc:
             raise StoreError(f"cannot connect to {self.url}: {one_line(exc, secrets)}") from None
         try:
             self._tune_session()

@@ -7,13 +7,16 @@ start (under the timeout), never as an unretryable lock upgrade halfway through.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote
 
+from ..config import make_private_dir
 from ..exceptions import StoreError
 from ..models import Resolution
 from ._base import SqlStore
@@ -54,18 +57,19 @@ class SqliteStore(SqlStore):
     dialect: ClassVar[Dialect] = SQLITE
     driver_errors: ClassVar[tuple[type[BaseException], ...]] = (sqlite3.Error, OverflowError)
 
-    def __init__(self, url: str, *, _schema_version: int = LATEST_VERSION) -> None:
+    def __init__(
+        self, url: str, *, read_only: bool = False, _schema_version: int = LATEST_VERSION
+    ) -> None:
         super().__init__(redact_url(url), [])
         self.path = sqlite_path(url)
+        self.read_only = read_only and self.path != _MEMORY
+        if self.read_only:
+            self._conn = self._connect_read_only()
+            return
         try:
             if self.path != _MEMORY:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_S,
-                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
-                check_same_thread=False,  # the lock of SqlStore serialises use
-            )
+                make_private_dir(Path(self.path).parent)
+            self._conn = self._connect(self.path)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open {self.url}: {one_line(exc)}") from None
         try:
@@ -77,6 +81,57 @@ class SqliteStore(SqlStore):
         except BaseException:
             self._conn.close()
             raise
+
+    @staticmethod
+    def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
+        return sqlite3.connect(
+            target,
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+            check_same_thread=False,  # the lock of SqlStore serialises use
+            uri=uri,
+        )
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """Open with ``mode=ro``: nothing is created, migrated or switched to WAL. In a directory
+        we cannot write (no ``-shm`` file possible) the file is opened as immutable: nobody can
+        be writing it there either."""
+        path = Path(self.path)
+        if not path.exists():
+            # Nothing stored yet: read an empty database in memory, create no file.
+            self._conn = self._connect(_MEMORY)
+            self._migrate()
+            return self._conn
+        base = f"file:{quote(str(path.resolve()))}?mode=ro"
+        variants = [base]
+        if not os.access(path.parent, os.W_OK):
+            variants.append(base + "&immutable=1")
+        error: sqlite3.Error | None = None
+        for target in variants:
+            conn: sqlite3.Connection | None = None
+            try:
+                conn = self._connect(target, uri=True)
+                self._conn = conn
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                version = self._current_version() if self._table_exists("schema_migrations") else 0
+            except sqlite3.Error as exc:
+                if conn is not None:
+                    conn.close()
+                error = exc
+                continue
+            except BaseException:
+                if conn is not None:
+                    conn.close()
+                raise
+            if version != LATEST_VERSION:
+                conn.close()
+                raise StoreError(
+                    f"cannot open {self.url} read-only: its schema is version {version}, this "
+                    f"zapledger needs {LATEST_VERSION} (run a writing command such as "
+                    "'zapledger sync' once to migrate it)"
+                )
+            return conn
+        raise StoreError(f"cannot open {self.url} read-only: {one_line(error or OSError())}")
 
     def _configure(self) -> None:
         execute = self._conn.execute
