@@ -16,8 +16,6 @@ from pathlib import Path
 from .exceptions import ConfigError
 
 __all__ = [
-    "BACKFILL_CONCURRENCY",
-    "BACKFILL_RATE_PER_S",
     "DEFAULT_DIRECTOR_URL",
     "Secret",
     "Settings",
@@ -27,11 +25,6 @@ __all__ = [
 ]
 
 DEFAULT_DIRECTOR_URL = "https://director.myenergi.net"
-#: Politeness of a one-off backfill (``zapledger sync``, the demo): a short burst bounded by this
-#: rate and these requests in flight, backing off on 429/5xx. The collector and interactive
-#: commands keep the client's default of 2 requests per second. See docs/benchmarks.md.
-BACKFILL_RATE_PER_S = 25.0
-BACKFILL_CONCURRENCY = 4
 _ENV = {
     "hub_serial": "ZAPLEDGER_HUB_SERIAL",
     "api_key": "ZAPLEDGER_API_KEY",
