@@ -94,3 +94,11 @@ def test_a_history_outage_empties_or_halves_history(sim: Simulator) -> None:
     assert get(sim, "/cgi-jstatus-*").json()  # status answers are left alone
     sim.history_outage = HistoryOutage("empty", end=NOW)  # over
     assert get(sim, DAY).json()["U16000001"] == full
+
+
+def test_simulate_refuses_bad_condition_options() -> None:
+    from zapledger.cli import main
+
+    assert main(["simulate", "--throttle", "fast"]) == 2
+    assert main(["simulate", "--latency-ms", "slow"]) == 2
+    assert main(["simulate", "--history-outage", "gone"]) == 2

@@ -199,3 +199,15 @@ def test_collect_runs_until_sigterm(
 def test_collect_usage_errors(sim: Simulator) -> None:
     assert zl("collect", "--nightly-at", "7 o'clock") == 2
     assert zl("collect", "--status-interval", "0") == 2
+
+
+def test_the_old_rate_flags_still_work_with_a_note(
+    sim: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("sync", "--since", "2024-01-08", "--until", "2024-01-08", "--hourly")
+    assert zl(*args, "--rate", "100", "--concurrency", "2") == 0
+    err = capsys.readouterr().err
+    assert "note: --rate is deprecated, use --max-rate" in err
+    assert "note: --concurrency is deprecated, use --max-concurrency" in err
+    assert zl(*args, "--max-rate", "100", "--max-concurrency", "2") == 0
+    assert "deprecated" not in capsys.readouterr().err

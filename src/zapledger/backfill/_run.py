@@ -384,9 +384,14 @@ async def sync_zappi(
         workers = concurrency or 4
     queue = deque(_items(plan, tz, hour_chunk_days))
     try:
-        # The first day alone: it learns the account's server and the digest nonce, so the
-        # workers that follow do not each start with a challenge and a hop from the director.
-        await run.do(queue.popleft())
+        # Days alone until the server stays put: the first learns the account's server (the
+        # director answers it), the next that server's digest nonce, so the workers that follow
+        # do not each start with a challenge and a hop.
+        for _ in range(3):
+            server = getattr(client, "base_url", None)
+            await run.do(queue.popleft())
+            if not queue or getattr(client, "base_url", None) == server:
+                break
         async with asyncio.TaskGroup() as group:
             for _ in range(min(workers, len(queue))):
                 group.create_task(run.worker(queue))
