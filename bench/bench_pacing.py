@@ -9,8 +9,9 @@
   one-day-at-a-time fetch-and-store (zapledger's client, one request at a time, no pacing), in the
   same run, against the same simulator.
 
-Both as a library call (:func:`zapledger.sync`) and through the CLI (``zapledger sync --minute --from … --to …``),
-which only passes caps: the figures should agree (one policy).
+Both as a library call (:func:`zapledger.sync`) and through the CLI
+(``zapledger sync --minute --from … --to …``), which only passes caps: the figures should agree
+(one policy).
 
 Run alone: ``python bench/bench_pacing.py [--quick]``.
 """

@@ -189,6 +189,7 @@ def test_collect_runs_until_sigterm(
             timer.join()
             for handler in logging.getLogger("zapledger").handlers[:]:
                 logging.getLogger("zapledger").removeHandler(handler)
+            logging.getLogger("zapledger").setLevel(logging.NOTSET)
     assert code == 0
     err = capsys.readouterr().err
     assert "collecting: status every 0.3 s" in err and "stopped:" in err
@@ -204,7 +205,7 @@ def test_collect_usage_errors(sim: Simulator) -> None:
 def test_the_old_rate_flags_still_work_with_a_note(
     sim: Simulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ("sync", "--since", "2024-01-08", "--until", "2024-01-08", "--hourly")
+    args = ("sync", "--from", "2024-01-08", "--to", "2024-01-08", "--hourly")
     assert zl(*args, "--rate", "100", "--concurrency", "2") == 0
     err = capsys.readouterr().err
     assert "note: --rate is deprecated, use --max-rate" in err
