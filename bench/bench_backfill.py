@@ -5,9 +5,9 @@ Side by side in one run, against one simulator (frozen clock, so both see the sa
 - *sequential*: the way existing tools do it: for each UTC day, ask ``cgi-jday`` and store it,
   then ``cgi-jdayhour`` and store it, one request at a time (zapledger's client with no rate
   limit and one connection, so only the strategy differs);
-- *zapledger sync* with its default politeness (``zapledger.config.BACKFILL_RATE_PER_S`` requests
-  per second, ``BACKFILL_CONCURRENCY`` at a time), and the same sync at other rates, including
-  the client's general default of 2 requests/s, to show what the rate buys.
+- *zapledger sync* with the client's default, adaptive pacing (:mod:`zapledger.pacing`: starts at
+  2 requests/s and 2 in flight, grows while answers are clean, up to 12 in flight), and the same
+  sync at fixed rates (pacing off, 4 in flight), to show what the rate buys.
 
 Every run writes into its own SQLite file. ``--quick`` backfills 20 days instead of 365; the
 ratio of a short run flatters no one (fixed costs weigh on both), but it is not the full figure.
@@ -29,7 +29,6 @@ import httpx
 
 from zapledger.backfill import sync_zappi
 from zapledger.client import Client
-from zapledger.config import BACKFILL_CONCURRENCY, BACKFILL_RATE_PER_S
 from zapledger.models import Resolution
 from zapledger.simulator import Simulator
 from zapledger.store import open_store
@@ -99,19 +98,24 @@ async def sequential(sim: Simulator, db: Path, days: int) -> tuple[float, int, i
 async def zapledger_sync(
     sim: Simulator, db: Path, days: int, rate: float | None
 ) -> tuple[float, int, int, int]:
-    """``sync`` with the backfill defaults (``rate=None``) or another rate limit.
+    """``sync`` with the adaptive default (``rate=None``) or at a fixed rate.
 
     Returns seconds, records, requests and the most requests the client sent in any second.
     """
     counter = SendCounter()
-    async with Client(
-        HUB,
-        KEY,
-        director_url=sim.url,
-        rate_limit_per_s=BACKFILL_RATE_PER_S if rate is None else rate,
-        max_concurrency=BACKFILL_CONCURRENCY,
-        transport=counter,
-    ) as client:
+    if rate is None:
+        client = Client(HUB, KEY, director_url=sim.url, transport=counter)
+    else:
+        client = Client(
+            HUB,
+            KEY,
+            director_url=sim.url,
+            transport=counter,
+            rate_limit_per_s=rate,
+            max_concurrency=4,
+            adaptive=False,
+        )
+    async with client:
         with open_store(f"sqlite:///{db}") as store:
             started = time.perf_counter()
             summary = await sync_zappi(

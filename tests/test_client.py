@@ -30,7 +30,6 @@ import zapledger
 from zapledger._http import (
     GARBLED_ATTEMPTS,
     MAX_MOVES,
-    RateLimiter,
     _retry_after_s,
     server_from_asn,
 )
@@ -48,6 +47,7 @@ from zapledger.exceptions import (
     ServerError,
 )
 from zapledger.models import Resolution
+from zapledger.pacing import Outcome, ServerPacer
 from zapledger.simulator import Answer, AsnHeader, Faults, QuirkRates, Simulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -104,6 +104,7 @@ def sim() -> Iterator[Simulator]:
 
 def make_client(sim: Simulator, **kw: Any) -> Client:
     kw.setdefault("rate_limit_per_s", None)
+    kw.setdefault("adaptive", False)  # fixed caps: these tests are about the wire, not pacing
     kw.setdefault("timeout_s", 10)
     return Client(HUB, KEY, director_url=sim.url, **kw)
 
@@ -346,15 +347,15 @@ async def test_server_error_after_attempts_run_out(sim: Simulator) -> None:
     assert authorized_paths(sim) == [STATUS] * 3
 
 
-async def test_rate_limited_error_carries_retry_after(sim: Simulator) -> None:
+async def test_a_429_beyond_the_patience_is_a_rate_limited_error(sim: Simulator) -> None:
     sim.faults = Faults(retry_after_s=7)
-    async with make_client(sim, max_attempts=2) as client:
+    async with make_client(sim, max_attempts=2, throttle_patience_s=0) as client:
         await warm(client, sim)
-        sim.fail_next("429", 2, path_contains=STATUS)
+        sim.fail_next("429", 1, path_contains=STATUS)
         with pytest.raises(RateLimitedError) as info:
             await client.site_status()
     assert info.value.retry_after_s == 7.0
-    assert sim.stats.faults == {"429": 2}
+    assert sim.stats.faults == {"429": 1}
 
 
 @pytest.mark.parametrize("status", [400, 403, 404])
@@ -440,7 +441,7 @@ async def test_retry_after_is_honoured(sim: Simulator, real_waits: Waits) -> Non
         started = wallclock.monotonic()
         await client.site_status()
         elapsed = wallclock.monotonic() - started
-    assert real_waits.waits == [pytest.approx(0.3)]
+    assert real_waits.waits == []  # no backoff: the pacer holds the server until Retry-After
     assert elapsed >= 0.299
     assert [r.path for r in sim.requests if r.authorized] == [STATUS] * 2
     assert len(wire.sent) == 2 and wire.sent[1] - wire.sent[0] >= 0.299
@@ -747,25 +748,25 @@ async def test_rate_limit_spaces_requests(sim: Simulator) -> None:
     assert arrivals[-1] - arrivals[0] >= 5 / rate * 0.8
 
 
-async def test_rate_limiter_off_and_on() -> None:
-    off = RateLimiter(None)
+async def test_a_pacer_not_adaptive_runs_at_its_cap_or_without_waits() -> None:
+    off = ServerPacer("s", max_rate_per_s=None, max_concurrency=100, adaptive=False)
     started = wallclock.monotonic()
     for _ in range(50):
-        await off.acquire()
+        off.release(await off.acquire(), Outcome.CLEAN)
     assert wallclock.monotonic() - started < 0.05
-    on = RateLimiter(50.0)
+    on = ServerPacer("s", max_rate_per_s=50.0, max_concurrency=1, adaptive=False)
     started = wallclock.monotonic()
     for _ in range(6):
-        await on.acquire()
-    assert wallclock.monotonic() - started >= 5 / 50 * 0.9
+        on.release(await on.acquire(), Outcome.CLEAN)
+    assert wallclock.monotonic() - started >= 5 / 50
 
 
-async def test_rate_limiter_never_exceeds_the_rate_in_any_second() -> None:
+async def test_a_pacer_never_exceeds_its_rate_in_any_second() -> None:
     rate = 8.0
-    limiter = RateLimiter(rate)
+    pacer = ServerPacer("s", max_rate_per_s=rate, max_concurrency=4, adaptive=False)
     starts = []
     for _ in range(20):
-        await limiter.acquire()
+        pacer.release(await pacer.acquire(), Outcome.CLEAN)
         starts.append(wallclock.monotonic())
     for i, first in enumerate(starts):
         in_window = [t for t in starts[i:] if t - first < 1.0]
@@ -812,14 +813,14 @@ async def test_default_politeness(sim: Simulator) -> None:
 async def test_the_key_never_shows(sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
-    async with make_client(sim, max_attempts=2) as client:
+    async with make_client(sim, max_attempts=2, throttle_patience_s=0) as client:
         texts.append(repr(client))
         await client.site_status()
         page = fixture("client_error_page.html")
         sim.answer(Answer.page(503, b"<html>down</html>"), count=2, path_contains=STATUS)
         sim.answer(Answer(200, page), count=2, path_contains=STATUS)
         limited = Answer.page(429, b"<html>slow</html>", headers=(("Retry-After", "1"),))
-        sim.answer(limited, count=2, path_contains="/cgi-get-app-key-")
+        sim.answer(limited, path_contains="/cgi-get-app-key-")  # waited out for 0 s: an error
         sim.answer(Answer.json({"status": "-14"}), path_contains="/cgi-zappi-mode-")
         for call in (client.site_status, client.site_status, client.app_names):
             with pytest.raises(ApiError) as info:

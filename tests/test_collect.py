@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
+import math
 import os
 import signal
 import subprocess
 import sys
 import time as _time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,6 +23,7 @@ import pytest
 from zapledger.client import Client
 from zapledger.collect import (
     CollectorConfig,
+    CollectorSource,
     CollectorStats,
     config_warnings,
     last_settled_day,
@@ -27,7 +32,8 @@ from zapledger.collect import (
     run_collector,
 )
 from zapledger.localtime import local_day_window
-from zapledger.models import Resolution
+from zapledger.models import Resolution, SiteStatus, decode_status
+from zapledger.pacing import Outcome, Pacing, ServerLimits
 from zapledger.simulator import Simulator
 from zapledger.store import Store, open_store
 
@@ -37,9 +43,79 @@ ZAPPI = "16000001"
 TZ = "Europe/London"
 
 
+class VirtualClock:
+    """Time that moves only when the test moves it: to the next moment a loop waits for."""
+
+    def __init__(self, start: datetime) -> None:
+        self.t = start
+        self._waiters: list[tuple[datetime, int, asyncio.Future[None]]] = []
+        self._seq = 0
+
+    def now(self) -> datetime:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        # whole microseconds, rounded up: a wait always moves the clock on
+        wake = self.t + timedelta(microseconds=math.ceil(seconds * 1e6))
+        heapq.heappush(self._waiters, (wake, self._seq, future))
+        await future
+
+    def waiting(self) -> int:
+        return sum(not f.done() for _, _, f in self._waiters)
+
+    def wake_next(self) -> None:
+        while self._waiters:
+            when, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                self.t = max(self.t, when)
+                future.set_result(None)
+                return
+
+
+async def drive(
+    clock: VirtualClock, until: Callable[[], bool], *, loops: int = 3, bound_s: float = 30.0
+) -> None:
+    """Move the clock, each time all ``loops`` wait on it, until ``until()`` holds (bounded)."""
+    deadline = _time.monotonic() + bound_s
+    while not until():
+        while clock.waiting() < loops:
+            assert _time.monotonic() < deadline, f"never got there ({clock.waiting()} waiting)"
+            await asyncio.sleep(0.002)  # let the loops run: a yield, not a timed wait
+        clock.wake_next()
+
+
+class Running:
+    """A collector in a task, with its clock and live statistics."""
+
+    def __init__(
+        self, client: CollectorSource, store: Store, config: CollectorConfig, clock: VirtualClock
+    ) -> None:
+        self.clock = clock
+        self.stats = CollectorStats()
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(
+            run_collector(client, store, config, self.stop, clock=clock, stats=self.stats)
+        )
+
+    async def until(self, condition: Callable[[CollectorStats], bool]) -> CollectorStats:
+        await drive(self.clock, lambda: condition(self.stats))
+        return self.stats
+
+    async def finish(self) -> CollectorStats:
+        self.stop.set()
+        return await asyncio.wait_for(self.task, 10)
+
+
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(seed=4, hub_serial=HUB, api_key=KEY) as s:
+def clock() -> VirtualClock:
+    return VirtualClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def sim(clock: VirtualClock) -> Iterator[Simulator]:
+    with Simulator(seed=4, hub_serial=HUB, api_key=KEY, now=clock.now) as s:
         yield s
 
 
@@ -50,6 +126,7 @@ async def client(sim: Simulator) -> AsyncIterator[Client]:
         KEY,
         director_url=sim.url,
         rate_limit_per_s=None,
+        adaptive=False,
         max_attempts=2,
         backoff_initial_s=0.01,
         backoff_max_s=0.05,
@@ -66,33 +143,26 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 FAST = CollectorConfig(
     tz=TZ,
-    status_interval_s=0.2,
-    hour_period_s=0.5,
+    status_interval_s=20,
+    hour_period_s=600,
     hour_delay_s=0.0,
-    minute_period_s=0.5,
-    backoff_initial_s=0.05,
-    backoff_max_s=0.2,
+    minute_period_s=600,
+    backoff_initial_s=5,
+    backoff_max_s=60,
     since=date.today() - timedelta(days=3),
 )
 
 
-async def collect_for(
-    client: Client, store: Store, seconds: float, config: CollectorConfig = FAST
-) -> CollectorStats:
-    stop = asyncio.Event()
-    asyncio.get_running_loop().call_later(seconds, stop.set)
-    return await asyncio.wait_for(run_collector(client, store, config, stop), seconds + 10)
-
-
 async def test_collects_status_hours_and_settled_minutes(
-    client: Client, store: Store, caplog: pytest.LogCaptureFixture
+    client: Client, store: Store, clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="zapledger")
-    stats = await collect_for(client, store, 1.2)
-    assert stats.statuses >= 4 and stats.problems == 0
-    assert stats.hour_syncs >= 2 and stats.minute_syncs >= 2
-    now = datetime.now(UTC)
-    assert len(store.statuses(ZAPPI, now - timedelta(hours=1), now + timedelta(hours=1))) >= 1
+    run = Running(client, store, FAST, clock)
+    await run.until(lambda s: s.statuses >= 4 and s.hour_syncs >= 2 and s.minute_syncs >= 2)
+    stats = await run.finish()
+    assert stats.problems == 0
+    now = clock.now()
+    assert len(store.statuses(ZAPPI, now - timedelta(hours=1), now + timedelta(hours=1))) >= 4
     today = now.astimezone(ZoneInfo(TZ)).date()
     hour_states = store.sync_states(ZAPPI, Resolution.HOUR, FAST.since or today, today)
     assert today in hour_states and not hour_states[today].final
@@ -104,48 +174,143 @@ async def test_collects_status_hours_and_settled_minutes(
     assert KEY not in text
 
 
-async def test_an_outage_is_logged_once_per_problem_and_survived(
-    sim: Simulator, client: Client, store: Store, caplog: pytest.LogCaptureFixture
+async def test_status_polls_follow_the_interval_of_the_clock(
+    client: Client, store: Store, clock: VirtualClock
 ) -> None:
+    config = replace(FAST, status_interval_s=60, hour_period_s=3600, minute_period_s=3600)
+    run = Running(client, store, config, clock)
+    await run.until(lambda s: s.statuses >= 5)
+    await run.finish()
+    times = [s.fetched_at for s in store.statuses(ZAPPI, clock.t - timedelta(1), clock.t)]
+    gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(times)}
+    assert gaps == {60.0}
+
+
+async def test_an_outage_is_logged_once_per_problem_and_survived(
+    sim: Simulator, client: Client, store: Store, clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
     caplog.set_level(logging.INFO, logger="zapledger.collect")
     sim.fail_next("500", count=10_000)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_collector(client, store, FAST, stop))
-    await asyncio.sleep(0.8)
+    run = Running(client, store, FAST, clock)
+    await run.until(lambda s: s.problems >= 3)
     problems = [r for r in caplog.records if r.levelno == logging.WARNING and "failed" in r.message]
     assert problems, "the outage should be logged"
     assert all("\n" not in r.getMessage() for r in problems)
     assert all("retrying in" in r.getMessage() for r in problems)
-    assert not task.done()  # still running
+    assert not run.task.done()  # still running
     sim.clear_faults()
     count = store.count_history(ZAPPI, Resolution.HOUR)
-    await asyncio.sleep(1.2)
-    stop.set()
-    stats = await asyncio.wait_for(task, 10)
+    await run.until(lambda s: s.statuses >= 1 and store.count_history(ZAPPI, Resolution.HOUR) > 0)
+    stats = await run.finish()
     assert stats.problems >= len(problems) >= 2
-    assert stats.statuses >= 1
     assert store.count_history(ZAPPI, Resolution.HOUR) > count
     assert KEY not in caplog.text
 
 
 async def test_an_auth_hiccup_does_not_stop_the_collector(
-    sim: Simulator, client: Client, store: Store, caplog: pytest.LogCaptureFixture
-) -> None:
+    sim: Simulator, client: Client, store: Store, clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
     caplog.set_level(logging.WARNING, logger="zapledger.collect")
     sim.fail_next("401", count=12)
-    stats = await collect_for(client, store, 1.0)
+    run = Running(client, store, FAST, clock)
+    await run.until(lambda s: s.statuses >= 1)
+    await run.finish()
     assert "check the hub serial and API key" in caplog.text
-    assert stats.statuses >= 1
 
 
 async def test_the_simulator_going_away_is_survived(
-    client: Client, store: Store, caplog: pytest.LogCaptureFixture, sim: Simulator
-) -> None:
+    client: Client, store: Store, caplog: pytest.LogCaptureFixture, sim: Simulator,
+    clock: VirtualClock,
+) -> None:  # fmt: skip
     caplog.set_level(logging.WARNING, logger="zapledger.collect")
     sim.stop()
-    stats = await collect_for(client, store, 0.8)
-    assert stats.problems >= 2 and stats.statuses == 0
+    run = Running(client, store, FAST, clock)
+    stats = await run.until(lambda s: s.problems >= 3)
+    await run.finish()
+    assert stats.statuses == 0
     assert "CloudConnectionError" in caplog.text
+
+
+async def test_a_zappi_that_stopped_reporting_is_said_once_and_when_it_is_back(
+    sim: Simulator, client: Client, store: Store, clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    caplog.set_level(logging.INFO, logger="zapledger.collect")
+    frozen = clock.now()
+    sim.set_now(frozen)  # the zappi's clock stops; the cloud keeps answering
+    config = replace(FAST, status_interval_s=60, stale_after=timedelta(minutes=10))
+    run = Running(client, store, config, clock)
+    await run.until(lambda s: bool(s.stale) and s.statuses >= 15)
+    assert run.stats.stale == {ZAPPI}
+    warnings = [r.getMessage() for r in caplog.records if "stopped reporting" in r.getMessage()]
+    assert len(warnings) == 1 and "the cloud still answers" in warnings[0]
+    sim.set_now(clock.now)  # it reports again
+    await run.until(lambda s: not s.stale)
+    await run.finish()
+    assert f"zappi {ZAPPI} reports again" in caplog.text
+
+
+class Paced:
+    """A client that answers the status from a fixture through a pacing on a pretend clock;
+    ``throttle`` polls are answered 429 first (waited out, like the real client does)."""
+
+    def __init__(self, payload: bytes, clock: VirtualClock) -> None:
+        self.site = decode_status(payload)
+        self.requests_sent = 0
+        self.throttle = 0
+        self.pacing = Pacing(HUB, clock=lambda: clock.t.timestamp(), sleep=clock.sleep)
+        self.polled_at: list[datetime] = []
+        self.clock = clock
+
+    async def site_status(self) -> SiteStatus:
+        pacer = self.pacing.server("s18.myenergi.net")
+        self.polled_at.append(self.clock.t)
+        if self.throttle:
+            self.throttle -= 1
+            pacer.release(await pacer.acquire(), Outcome.THROTTLED, 0.0)
+        pacer.release(await pacer.acquire(), Outcome.CLEAN)
+        return self.site
+
+    async def local_day(self, *args: object) -> object:
+        raise AssertionError("not in this test")
+
+    async def hour_history(self, *args: object, **kw: object) -> object:
+        raise AssertionError("not in this test")
+
+
+#: the history loops ask no status (the zappi is named), fail at once and back off on the clock
+QUIET = replace(
+    FAST, serials=("12345678",), status_interval_s=60, hour_period_s=1e9, minute_period_s=1e9
+)
+
+
+async def test_while_throttled_the_status_backs_off_towards_five_minutes(
+    store: Store, clock: VirtualClock, fixture_bytes: Callable[[str], bytes]
+) -> None:
+    paced = Paced(fixture_bytes("status_zappi_example.json"), clock)
+    paced.throttle = 4
+    run = Running(paced, store, QUIET, clock)  # type: ignore[arg-type]
+    await run.until(lambda s: s.statuses >= 8)
+    await run.finish()
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(paced.polled_at[:8])]
+    assert gaps == pytest.approx([120, 240, 300, 300, 150, 75, 60], abs=0.01)
+    assert run.stats.throttled == 4
+
+
+async def test_the_status_is_never_polled_faster_than_the_learned_rate(
+    store: Store, clock: VirtualClock, fixture_bytes: Callable[[str], bytes]
+) -> None:
+    learned = ServerLimits(1 / 200, 1, 1 / 200 / 0.85, 0.3, clock.now())
+    store.save_pacing_limits(HUB, {"s18.myenergi.net": learned})
+    paced = Paced(fixture_bytes("status_zappi_example.json"), clock)
+    run = Running(paced, store, QUIET, clock)  # type: ignore[arg-type]
+    await run.until(lambda s: s.statuses >= 4)
+    await run.finish()
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(paced.polled_at[:4])]
+    # (after 30 s of clean answers the pacing probes upwards: 1 % per answer)
+    assert all(199 * 0.98 <= gap <= 200.01 for gap in gaps), gaps
 
 
 def test_schedule_helpers() -> None:
@@ -210,7 +375,7 @@ def test_sigterm_stops_the_daemon_cleanly_in_the_middle_of_a_sync(
             "0",
             "--minute-period",
             "0.5",
-            "--rate",
+            "--max-rate",
             "20",
             "--from",
             (date.today() - timedelta(days=60)).isoformat(),
@@ -238,30 +403,33 @@ def test_sigterm_stops_the_daemon_cleanly_in_the_middle_of_a_sync(
 
 
 async def test_chosen_zappi_nightly_schedule_and_failed_days(
-    store: Store, caplog: pytest.LogCaptureFixture
+    store: Store, clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="zapledger.collect")
     with Simulator(
-        seed=4, hub_serial=HUB, api_key=KEY, zappi_serials=("16000001", "16000002")
+        seed=4, hub_serial=HUB, api_key=KEY, zappi_serials=("16000001", "16000002"), now=clock.now
     ) as two:
         bad = date.today() - timedelta(days=3)
         two.corrupt_day(bad, "html")
         async with Client(
-            HUB, KEY, director_url=two.url, rate_limit_per_s=None, max_attempts=1
+            HUB, KEY, director_url=two.url, rate_limit_per_s=None, adaptive=False, max_attempts=1
         ) as c:
             config = CollectorConfig(
                 tz="UTC",
                 serials=("16000002",),
-                status_interval_s=0.2,
+                status_interval_s=60,
                 hour_period_s=3600,
                 since=bad,
-                backoff_initial_s=0.05,
+                backoff_initial_s=5,
             )
-            stats = await collect_for(c, store, 0.8, config)
-    now = datetime.now(UTC)
+            run = Running(c, store, config, clock)
+            # ten minutes: the first hour and minute syncs, then the minutes wait for the night
+            stats = await run.until(lambda s: s.statuses >= 10)
+            await run.finish()
+    now = clock.now()
     assert store.statuses("16000001", now - timedelta(hours=1), now) == []
     assert len(store.statuses("16000002", now - timedelta(hours=1), now)) >= 1
-    assert stats.minute_syncs == 1 and stats.hour_syncs == 1  # then waiting for the night
+    assert stats.minute_syncs == 1 and stats.hour_syncs >= 1  # minutes wait for the night
     assert f"history of 16000002 for {bad} failed" in caplog.text
     assert "nightly at 07:00 UTC" in caplog.text
 
@@ -286,10 +454,12 @@ class Broken:
 
 
 async def test_an_unexpected_error_is_logged_and_retried(
-    store: Store, caplog: pytest.LogCaptureFixture
+    store: Store, clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="zapledger.collect")
     broken = Broken()
-    stats = await collect_for(broken, store, 0.5)  # type: ignore[arg-type]
-    assert broken.calls >= 3 and stats.problems >= 3
+    run = Running(broken, store, FAST, clock)  # type: ignore[arg-type]
+    stats = await run.until(lambda s: broken.calls >= 3)
+    await run.finish()
+    assert stats.problems >= 3
     assert "failed unexpectedly: RuntimeError: boom" in caplog.text

@@ -32,7 +32,9 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Simulator
     with Simulator(seed=11, hub_serial=HUB, api_key=KEY, now=NOW) as sim:
 
         async def fill() -> None:
-            async with Client(HUB, KEY, director_url=sim.url, rate_limit_per_s=None) as c:
+            async with Client(
+                HUB, KEY, director_url=sim.url, rate_limit_per_s=None, adaptive=False
+            ) as c:
                 with open_store(f"sqlite:///{db}") as store:
                     summary = await sync_zappi(c, store, ZAPPI, SINCE, UNTIL, "UTC", now=NOW)
                     assert summary.ok

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import cast
@@ -15,6 +16,7 @@ import pytest
 
 from zapledger.exceptions import StoreError
 from zapledger.models import Device, History, HistoryRecord, MeterReading, Resolution
+from zapledger.pacing import ServerLimits
 from zapledger.store import (
     SCHEMA_VERSION,
     Store,
@@ -170,13 +172,33 @@ def test_upgrade_from_version_1_keeps_data(store_url: str) -> None:
         with pytest.raises(StoreError):  # meter_readings arrives with version 2
             old.upsert_meter_readings([MeterReading("p1", "pv", T0, 1, "csv")])
     with open_store(store_url) as new:
-        assert new.schema_version() == SCHEMA_VERSION == 2
+        assert new.schema_version() == SCHEMA_VERSION == 3
         assert new.devices() == [Device("S", "zappi", "Drive")]
         assert new.history("S", HOUR, T0, T0 + timedelta(days=1)) == list(_hours(24))
         assert new.last_synced_day("S", HOUR) == date(2024, 1, 15)
         assert new.upsert_meter_readings([MeterReading("p1", "pv", T0, 1, "csv")]) == 1
     with open_store(store_url) as again:  # reopening an up-to-date database changes nothing
         assert again.schema_version() == SCHEMA_VERSION
+
+
+def test_upgrade_from_version_2_adds_the_pacing_limits(store_url: str) -> None:
+    limits = ServerLimits(2.7, 3, 3.1, 0.31, datetime(2024, 1, 16, 6, 30, 5, tzinfo=UTC))
+    with _open_at(store_url, 2) as old:
+        old.upsert_meter_readings([MeterReading("p1", "pv", T0, 1, "csv")])
+        with pytest.raises(StoreError):  # pacing_limits arrives with version 3
+            old.save_pacing_limits("10012345", {"s18.myenergi.net": limits})
+    with open_store(store_url) as new:
+        assert new.schema_version() == 3
+        assert new.meter_readings("p1", "pv", T0, T0 + timedelta(1))[0].total_j == 1
+        assert new.pacing_limits("10012345") == {}
+        new.save_pacing_limits("10012345", {"s18.myenergi.net": limits, "director": limits})
+        faster = replace(limits, rate_per_s=4.5, ceiling_per_s=None)
+        new.save_pacing_limits("10012345", {"s18.myenergi.net": faster})
+        new.save_pacing_limits("10099999", {})
+    with open_store(store_url) as again:
+        kept = again.pacing_limits("10012345")
+        assert kept == {"director": limits, "s18.myenergi.net": faster}
+        assert again.pacing_limits("10099999") == {}
 
 
 def test_a_newer_schema_is_refused(store_url: str) -> None:
@@ -195,6 +217,7 @@ _WRITER = """
 import os, sys, time
 from datetime import UTC, date, datetime, timedelta
 from zapledger.models import History, HistoryRecord, Resolution
+from zapledger.pacing import ServerLimits
 from zapledger.store import open_store
 
 url, serial, days, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -278,6 +301,7 @@ _CRASH = """
 import os, signal, sys
 from datetime import UTC, date, datetime, timedelta
 from zapledger.models import History, HistoryRecord, Resolution
+from zapledger.pacing import ServerLimits
 from zapledger.store import open_store
 from zapledger.store._base import SqlStore
 

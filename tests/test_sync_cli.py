@@ -28,6 +28,8 @@ def sim(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Simulator]:
         monkeypatch.setenv("ZAPLEDGER_API_KEY", KEY)
         monkeypatch.setenv("ZAPLEDGER_DB", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
         monkeypatch.setenv("ZAPLEDGER_TZ", "Europe/London")
+        # the caps at once, no learning: these tests are about the commands (tests/test_pacing*)
+        monkeypatch.setattr("zapledger.cli._common.CLIENT_OPTIONS", {"adaptive": False})
         yield s
 
 
@@ -35,7 +37,7 @@ def zl(*args: str) -> int:
     return main(list(args))
 
 
-SYNC = ("sync", "--since", "2024-01-08", "--until", "2024-01-14", "--rate", "100")
+SYNC = ("sync", "--since", "2024-01-08", "--until", "2024-01-14", "--max-rate", "100")
 
 
 def test_sync_then_gaps(sim: Simulator, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -52,7 +54,7 @@ def test_sync_then_gaps(sim: Simulator, capsys: pytest.CaptureFixture[str], tmp_
     assert len(report["days"]) == 6 and report["tz"] == "Europe/London"
     assert report["totals"]["hours_compared"] > 100
     # a rerun without --since starts at the first synced day and finds nothing to do
-    assert zl("sync", "--until", "2024-01-14", "--rate", "100") == 0
+    assert zl("sync", "--until", "2024-01-14", "--max-rate", "100") == 0
     assert "up to date" in capsys.readouterr().out
 
 
@@ -102,7 +104,7 @@ def test_usage_errors(sim: Simulator, capsys: pytest.CaptureFixture[str]) -> Non
     assert zl("sync") == 2  # nothing synced yet: --since is needed
     assert "say which day to start from" in capsys.readouterr().err
     assert zl("sync", "--since", "2024-01-10", "--until", "2024-01-01") == 2
-    assert zl("sync", "--since", "2024-01-10", "--rate", "0") == 2
+    assert zl("sync", "--since", "2024-01-10", "--max-rate", "0") == 2
     assert zl("sync", "--since", "10/01/2024") == 2
 
 
@@ -129,14 +131,14 @@ def test_every_zappi_of_the_hub_and_today(
         monkeypatch.setenv("ZAPLEDGER_API_KEY", KEY)
         monkeypatch.setenv("ZAPLEDGER_DB", f"sqlite:///{tmp_path / 'two.sqlite3'}")
         yesterday = (date.today() - timedelta(days=1)).isoformat()
-        assert zl("sync", "--since", yesterday, "--tz", "UTC", "--rate", "100") == 0
+        assert zl("sync", "--since", yesterday, "--tz", "UTC", "--max-rate", "100") == 0
         out = capsys.readouterr().out
         assert "zappi 16000001:" in out and "zappi 16000002:" in out and "not final" in out
         assert zl("gaps", "--all", "--tz", "UTC") == 0
         out = capsys.readouterr().out
         assert "Zappi" in out and "not final" in out
         monkeypatch.setenv("ZAPLEDGER_ZAPPI_SERIAL", "16000002")
-        assert zl("sync", "--tz", "UTC", "--rate", "100", "--hourly") == 0
+        assert zl("sync", "--tz", "UTC", "--max-rate", "100", "--hourly") == 0
         out = capsys.readouterr().out
         assert "16000001" not in out and "zappi 16000002:" in out
 
@@ -151,10 +153,23 @@ def test_collect_runs_until_sigterm(
     import os
     import signal
     import threading
+    import time
 
+    db = tmp_path / "cli.sqlite3"
+
+    def stop_once_hours_are_stored() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not done.wait(0.05):
+            if db.exists():
+                with open_store(f"sqlite:///{db}") as store:
+                    if store.count_history(None, Resolution.HOUR):
+                        break
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    done = threading.Event()
     with Simulator(seed=2, hub_serial=HUB, api_key=KEY) as live:  # the real clock, like the CLI
         monkeypatch.setenv("ZAPLEDGER_DIRECTOR_URL", live.url)
-        timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGTERM))
+        timer = threading.Thread(target=stop_once_hours_are_stored)
         timer.start()
         since = (date.today() - timedelta(days=2)).isoformat()
         try:
@@ -170,16 +185,30 @@ def test_collect_runs_until_sigterm(
                 "100",
             )
         finally:
-            timer.cancel()
+            done.set()
+            timer.join()
             for handler in logging.getLogger("zapledger").handlers[:]:
                 logging.getLogger("zapledger").removeHandler(handler)
+            logging.getLogger("zapledger").setLevel(logging.NOTSET)
     assert code == 0
     err = capsys.readouterr().err
     assert "collecting: status every 0.3 s" in err and "stopped:" in err
-    with open_store(f"sqlite:///{tmp_path / 'cli.sqlite3'}") as store:
+    with open_store(f"sqlite:///{db}") as store:
         assert store.count_history(None, Resolution.HOUR) > 0
 
 
 def test_collect_usage_errors(sim: Simulator) -> None:
     assert zl("collect", "--nightly-at", "7 o'clock") == 2
     assert zl("collect", "--status-interval", "0") == 2
+
+
+def test_the_old_rate_flags_still_work_with_a_note(
+    sim: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("sync", "--from", "2024-01-08", "--to", "2024-01-08", "--hourly")
+    assert zl(*args, "--rate", "100", "--concurrency", "2") == 0
+    err = capsys.readouterr().err
+    assert "note: --rate is deprecated, use --max-rate" in err
+    assert "note: --concurrency is deprecated, use --max-concurrency" in err
+    assert zl(*args, "--max-rate", "100", "--max-concurrency", "2") == 0
+    assert "deprecated" not in capsys.readouterr().err

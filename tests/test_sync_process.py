@@ -54,7 +54,7 @@ def sync_args(*extra: str) -> list[str]:
         SINCE.isoformat(),
         "--until",
         UNTIL.isoformat(),
-        "--rate",
+        "--max-rate",
         "100",
         *extra,
     ]

@@ -47,6 +47,7 @@ def sim() -> Iterator[Simulator]:
 def make_client(sim: Simulator, **kw: object) -> Client:
     options: dict[str, object] = {
         "rate_limit_per_s": None,
+        "adaptive": False,
         "backoff_initial_s": 0.01,
         "backoff_max_s": 2.0,
         "timeout_s": 10.0,

@@ -1,21 +1,22 @@
 """The wire half of :class:`zapledger.Client`: server discovery, digest auth, politeness, retries.
 
-One ``GET`` goes through: the concurrency cap (a semaphore), then httpx with digest auth, whose
-every request on the wire (challenges included) waits for the rate limiter. Every response,
+One ``GET`` goes through httpx with digest auth, whose every request on the wire (challenges
+included) waits for the pacer of the server it goes to (:mod:`zapledger.pacing`: adaptive rate
+and concurrency, ``Retry-After``), and teaches it. Every response,
 intermediate digest challenges and 401s included, may name the server that holds the account
 (``X_MYENERGI-asn``); the next request goes there. Transient failures are
 retried by :mod:`stamina` with exponential backoff and jitter; ``Retry-After`` replaces the backoff.
+A 429 is no failure: it is waited out (the pacer holds the server) and the request sent again, for
+up to ``throttle_patience_s``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import logging
 import math
 import re
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
@@ -34,9 +35,10 @@ from .exceptions import (
     RateLimitedError,
     ServerError,
 )
+from .pacing import Outcome, Pacing
 from .redact import redact
 
-__all__ = ["ASN_HEADER", "RateLimiter", "Wire", "server_from_asn"]
+__all__ = ["ASN_HEADER", "Wire", "server_from_asn", "server_name"]
 
 T = TypeVar("T")
 
@@ -74,56 +76,47 @@ def _same_server(a: httpx.URL, b: httpx.URL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 
-class RateLimiter:
-    """At most ``rate_per_s`` request starts in any one-second window, evenly spaced.
+def server_name(url: httpx.URL) -> str:
+    """``host[:port]`` of a URL: the key of a server's pacer."""
+    return url.netloc.decode("ascii")
 
-    Callers take turns (a FIFO lock); each waits until it is ``1/rate`` after the previous start
-    and the last ``floor(rate)`` starts lie more than a second (plus a margin for jitter on the
-    way) behind, then records the time it actually starts. Recording actual times, not planned
-    ones, keeps a late wake-up (a busy event loop) from bunching the requests after it. ``None``
-    turns it off.
+
+class _PacedTransport(httpx.AsyncBaseTransport):
+    """Makes every request that goes on the wire wait for its server's pacer, and teaches it.
+
+    Digest challenges and retries are requests too: pacing here, below the auth flow, is what keeps
+    the server's count within what the pacer allows.
     """
 
-    #: Slack added to the one-second window, for jitter between here and the server.
-    MARGIN_S = 0.05
-
-    def __init__(self, rate_per_s: float | None) -> None:
-        if rate_per_s is not None and not rate_per_s > 0:
-            raise ValueError("rate_limit_per_s must be positive (or None for no limit)")
-        self._interval_s = 0.0 if rate_per_s is None else 1.0 / rate_per_s
-        burst = 1 if rate_per_s is None else max(1, math.floor(rate_per_s))
-        self._starts: deque[float] = deque(maxlen=burst)
-        self._turn = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        if not self._interval_s:
-            return
-        async with self._turn:
-            while True:
-                now = time.monotonic()
-                ready = self._starts[-1] + self._interval_s if self._starts else now
-                if len(self._starts) == self._starts.maxlen:
-                    ready = max(ready, self._starts[0] + 1.0 + self.MARGIN_S)
-                if ready <= now:
-                    break
-                await asyncio.sleep(ready - now)
-            self._starts.append(time.monotonic())
-
-
-class _PoliteTransport(httpx.AsyncBaseTransport):
-    """Makes every request that goes on the wire wait for the rate limiter.
-
-    Digest challenges and retries are requests too: limiting here, below the auth flow, is what
-    keeps the server's count within the configured rate.
-    """
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, limiter: RateLimiter) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, pacing: Pacing, max_block_s: float) -> None:
         self._inner = inner
-        self._limiter = limiter
+        self._pacing = pacing
+        self._max_block_s = max_block_s
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        await self._limiter.acquire()
-        return await self._inner.handle_async_request(request)
+        pacer = self._pacing.server(server_name(request.url))
+        started = await pacer.acquire()
+        try:
+            response = await self._inner.handle_async_request(request)
+        except httpx.TransportError:
+            pacer.release(started, Outcome.FAILED)
+            raise
+        except BaseException:
+            pacer.release(started, Outcome.NEUTRAL)
+            raise
+        status = response.status_code
+        after = _retry_after_s(response)
+        if after is not None:
+            after = min(after, self._max_block_s)
+        if status == 429:
+            pacer.release(started, Outcome.THROTTLED, after)
+        elif status >= 500:
+            pacer.release(started, Outcome.FAILED, after)
+        elif status == 401:
+            pacer.release(started, Outcome.NEUTRAL)
+        else:
+            pacer.release(started, Outcome.CLEAN)
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -145,6 +138,7 @@ class _Retryable(Exception):
         self.message = message
         self.status = status
         self.retry_after_s = retry_after_s
+        self.attempts = 1
 
     def public(self, endpoint: str, attempts: int) -> ApiError:
         tail = f" (after {attempts} attempt{'s' if attempts != 1 else ''})"
@@ -207,6 +201,8 @@ class Wire:
         timeout_s: float,
         max_concurrency: int,
         rate_limit_per_s: float | None,
+        adaptive: bool,
+        throttle_patience_s: float,
         max_attempts: int,
         backoff_initial_s: float,
         backoff_max_s: float,
@@ -227,10 +223,12 @@ class Wire:
             raise ConfigError(
                 f"director URL {redact(director_url)!r} should be http(s)://host[:port]"
             )
-        if max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if rate_limit_per_s is not None and not rate_limit_per_s > 0:
+            raise ValueError("rate_limit_per_s must be positive (or None for no cap)")
+        if throttle_patience_s < 0:
+            raise ValueError("throttle_patience_s must not be negative")
         if timeout_s <= 0 or backoff_initial_s < 0 or backoff_max_s < 0:
             raise ValueError("timeout_s must be positive and the backoff times not negative")
         self.hub_serial = hub_serial
@@ -241,13 +239,21 @@ class Wire:
         self.max_attempts = max_attempts
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
-        self._semaphore = asyncio.Semaphore(max_concurrency)
-        limiter = RateLimiter(rate_limit_per_s)
+        self.throttle_patience_s = throttle_patience_s
+        self.pacing = Pacing(
+            hub_serial,
+            max_rate_per_s=rate_limit_per_s,
+            max_concurrency=max_concurrency,
+            adaptive=adaptive,
+        )
+        paced = _PacedTransport(
+            transport or httpx.AsyncHTTPTransport(), self.pacing, max(backoff_max_s, 0.001)
+        )
         self._http = httpx.AsyncClient(
             auth=httpx.DigestAuth(hub_serial, api_key),
             timeout=httpx.Timeout(timeout_s),
             headers={"User-Agent": user_agent, "Accept": "application/json"},
-            transport=_PoliteTransport(transport or httpx.AsyncHTTPTransport(), limiter),
+            transport=paced,
             follow_redirects=False,
             event_hooks={"request": [self._count]},
         )
@@ -276,22 +282,21 @@ class Wire:
                 self.base = server
 
     async def _send(self, path: str) -> httpx.Response:
-        async with self._semaphore:
-            url = self._url(path)
-            shown = redact(str(url))  # a director URL may carry user info
-            logger.debug("GET %s", shown)
-            started = time.monotonic()
-            try:
-                response = await self._http.get(url)
-            except httpx.TimeoutException as exc:
-                logger.debug("GET %s: timeout (%s)", shown, type(exc).__name__)
-                raise _Retryable("timeout", f"no answer within {self.timeout_s:g} s") from exc
-            except httpx.DecodingError as exc:
-                raise _Retryable("garbled", f"undecodable body ({exc})") from exc
-            except httpx.RequestError as exc:
-                logger.debug("GET %s: %s", shown, type(exc).__name__)
-                detail = str(exc) or type(exc).__name__
-                raise _Retryable("connection", f"cannot reach {url.host}: {detail}") from exc
+        url = self._url(path)
+        shown = redact(str(url))  # a director URL may carry user info
+        logger.debug("GET %s", shown)
+        started = time.monotonic()
+        try:
+            response = await self._http.get(url)
+        except httpx.TimeoutException as exc:
+            logger.debug("GET %s: timeout (%s)", shown, type(exc).__name__)
+            raise _Retryable("timeout", f"no answer within {self.timeout_s:g} s") from exc
+        except httpx.DecodingError as exc:
+            raise _Retryable("garbled", f"undecodable body ({exc})") from exc
+        except httpx.RequestError as exc:
+            logger.debug("GET %s: %s", shown, type(exc).__name__)
+            detail = str(exc) or type(exc).__name__
+            raise _Retryable("connection", f"cannot reach {url.host}: {detail}") from exc
         logger.debug(
             "GET %s -> %d (%d bytes, %.3f s)",
             shown,
@@ -360,19 +365,36 @@ class Wire:
     async def get(self, path: str, decode: Callable[[bytes], T]) -> T:
         """GET ``path`` on the current server and decode the 200 body, retrying transient failures.
 
-        Retried: connection errors, timeouts, 5xx, 429 (waiting ``Retry-After`` when given, capped
-        at ``backoff_max_s``), garbled bodies (at most :data:`GARBLED_ATTEMPTS` tries) and a 401
-        from a server that no longer holds the account (the account is moving). Never retried: a
-        401 from the server that holds it (wrong credentials), other 4xx, and a well-formed
-        payload of the wrong shape.
+        A 429 is waited out: the server's pacer holds every request to it until ``Retry-After``
+        has passed (capped at ``backoff_max_s``), then this one goes again, for as long as the
+        throttling lasts up to ``throttle_patience_s`` (then :class:`RateLimitedError`). Retried
+        with backoff (``max_attempts`` in all): connection errors, timeouts, 5xx (``Retry-After``
+        honoured), garbled bodies (at most :data:`GARBLED_ATTEMPTS` tries) and a 401 from a server
+        that no longer holds the account (the account is moving). Never retried: a 401 from the
+        server that holds it (wrong credentials), other 4xx, and a well-formed payload of the
+        wrong shape.
         """
         endpoint = path.lstrip("/")
+        throttled_since: float | None = None
+        while True:
+            try:
+                return await self._get_retrying(path, endpoint, decode)
+            except _Retryable as exc:
+                if exc.kind != "rate":
+                    raise exc.public(endpoint, exc.attempts) from exc.__cause__
+                now = time.monotonic()
+                throttled_since = now if throttled_since is None else throttled_since
+                if now - throttled_since >= self.throttle_patience_s:
+                    raise exc.public(endpoint, exc.attempts) from exc.__cause__
+                logger.debug("%s: 429, waiting for the server to allow it", endpoint)
+
+    async def _get_retrying(self, path: str, endpoint: str, decode: Callable[[bytes], T]) -> T:
         attempts = 0
         garbled = 0
 
         def should_retry(exc: Exception) -> bool | float:
             nonlocal garbled
-            if not isinstance(exc, _Retryable):
+            if not isinstance(exc, _Retryable) or exc.kind == "rate":
                 return False
             if exc.kind == "garbled":
                 garbled += 1
@@ -395,5 +417,6 @@ class Wire:
                     attempts += 1
                     return await self._attempt(path, endpoint, decode)
         except _Retryable as exc:
-            raise exc.public(endpoint, attempts) from exc.__cause__
+            exc.attempts = attempts
+            raise
         raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover

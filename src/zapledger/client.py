@@ -1,7 +1,9 @@
 """Async client of the myenergi cloud: status, history and commands of a hub's zappis.
 
-Polite by default: at most 2 requests per second and 4 at a time, 5 attempts with exponential
-backoff and jitter on connection errors, timeouts, 5xx and 429 (``Retry-After`` honoured). The
+Polite by default: requests are paced per server by :mod:`zapledger.pacing` (start modest, grow
+while answers are clean, cut on 429/5xx/timeouts/latency jumps, nothing sent before a
+``Retry-After`` has passed), a 429 is waited out, and 5 attempts with exponential backoff and
+jitter cover connection errors, timeouts and 5xx. The
 server holding the account is discovered through the director and followed on every response.
 The API key is only ever handed to httpx's digest auth: it is in no repr, log line or error.
 """
@@ -43,6 +45,7 @@ from .models import (
     decode_status,
     decode_zappi,
 )
+from .pacing import Pacing
 
 __all__ = ["DEFAULT_USER_AGENT", "Client"]
 
@@ -134,8 +137,10 @@ def _check_command(payload: Any, endpoint: str, *, need_status: bool = True) -> 
 class Client:
     """The myenergi cloud for one hub (``hub_serial`` + API key).
 
-    Use as ``async with Client(serial, key) as client: ...``. ``rate_limit_per_s`` spaces request
-    starts evenly (None: no limit); ``max_concurrency`` caps requests in flight; ``max_attempts``
+    Use as ``async with Client(serial, key) as client: ...``. ``rate_limit_per_s`` (None: no cap)
+    and ``max_concurrency`` are hard caps on the adaptive pacing of each server (``adaptive=False``
+    runs at the caps instead of learning); ``throttle_patience_s`` is how long a request keeps
+    waiting out 429s before :class:`~zapledger.RateLimitedError`; ``max_attempts``
     counts the first try; waits grow from ``backoff_initial_s`` by 2x plus up to 1 s of jitter,
     capped at ``backoff_max_s`` (which also caps a ``Retry-After``). Retries use :mod:`stamina`, so
     ``stamina.set_testing(True, ...)`` removes the waits in tests.
@@ -148,8 +153,10 @@ class Client:
         *,
         director_url: str = "https://director.myenergi.net",
         timeout_s: float = 20.0,
-        max_concurrency: int = 4,
-        rate_limit_per_s: float | None = 2.0,
+        max_concurrency: int = 12,
+        rate_limit_per_s: float | None = None,
+        adaptive: bool = True,
+        throttle_patience_s: float = 900.0,
         max_attempts: int = 5,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 60.0,
@@ -164,6 +171,8 @@ class Client:
             timeout_s=timeout_s,
             max_concurrency=max_concurrency,
             rate_limit_per_s=rate_limit_per_s,
+            adaptive=adaptive,
+            throttle_patience_s=throttle_patience_s,
             max_attempts=max_attempts,
             backoff_initial_s=backoff_initial_s,
             backoff_max_s=backoff_max_s,
@@ -190,6 +199,11 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(hub_serial={self._wire.hub_serial!r}, server={self.base_url!r})"
+
+    @property
+    def pacing(self) -> Pacing:
+        """The adaptive pacing of this hub's servers: rates, in flight, refusals, learned limits."""
+        return self._wire.pacing
 
     @property
     def hub_serial(self) -> str:

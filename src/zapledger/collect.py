@@ -2,7 +2,10 @@
 
 Three loops on one event loop share a client (so its rate limit and concurrency cap hold for all):
 
-- every ``status_interval_s`` a ``cgi-jstatus-*`` snapshot of the hub's zappis is stored;
+- every ``status_interval_s`` (60 s; never faster than the pacing's learned rate allows, and
+  backing off towards :data:`MAX_STATUS_INTERVAL_S` while the cloud throttles) a
+  ``cgi-jstatus-*`` snapshot of the hub's zappis is stored, and a zappi whose own clock lags by
+  more than ``stale_after`` is reported (once, and again when it is back);
 - after every completed hour (plus ``hour_delay_s``) the hour history of the days that are not
   final yet is synced;
 - every night at ``nightly_at`` (local) the minute history of the settled days is synced.
@@ -12,15 +15,15 @@ no error a cloud or a database can produce stops the daemon. Stopping (the ``sto
 CLI sets on SIGTERM/SIGINT) cancels what waits on the network; a day's write runs in a thread that
 a cancel does not interrupt, and the store's lock holds ``close()`` until it is done, so the write
 in hand is always finished and each day stays whole.
+
+Time comes from a :class:`Clock` (``now`` and ``sleep``), so tests drive it instead of waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
-import time as _time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -28,15 +31,20 @@ from typing import Protocol
 
 from .backfill import HistorySource, SyncSummary, default_since, sync_zappi
 from .exceptions import AuthenticationError, ZapledgerError
+from .health import DEFAULT_STALE_AFTER, zappi_health
 from .localtime import DEFAULT_SETTLE, is_settled, parse_tz
-from .models import Resolution, SiteStatus
+from .models import Resolution, SiteStatus, ZappiStatus
+from .pacing import Pacing
 from .store import Store
 
 __all__ = [
+    "MAX_STATUS_INTERVAL_S",
     "MIN_STATUS_INTERVAL_S",
+    "Clock",
     "CollectorConfig",
     "CollectorSource",
     "CollectorStats",
+    "SystemClock",
     "config_warnings",
     "last_settled_day",
     "next_daily",
@@ -48,6 +56,26 @@ logger = logging.getLogger("zapledger.collect")
 
 #: Polling the status faster than this has earned clients HTTP 429.
 MIN_STATUS_INTERVAL_S = 30.0
+#: While the cloud throttles, the status interval doubles up to this.
+MAX_STATUS_INTERVAL_S = 300.0
+
+
+class Clock(Protocol):
+    """Where the collector gets the time and waits: the system's, or a test's."""
+
+    def now(self) -> datetime:
+        """Aware UTC."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 class CollectorSource(HistorySource, Protocol):
@@ -79,6 +107,8 @@ class CollectorConfig:
     #: called with the store after each hour sync (e.g. the Home Assistant statistics import);
     #: a failure is logged and left for the next hour
     after_hour: Callable[[Store], Awaitable[object]] | None = None
+    #: a zappi whose reading lags the clock by more than this has stopped reporting
+    stale_after: timedelta = DEFAULT_STALE_AFTER
 
 
 @dataclass
@@ -90,6 +120,12 @@ class CollectorStats:
     minute_syncs: int = 0
     days_written: int = 0
     problems: int = 0
+    #: status polls the cloud answered with 429 (the interval backs off)
+    throttled: int = 0
+    #: zappis that stopped reporting, as of the last status
+    stale: set[str] = field(default_factory=set)
+    #: the interval the status loop waits now (60 s, longer while throttled)
+    status_interval_s: float = 0.0
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -137,21 +173,40 @@ def _one_line(exc: BaseException) -> str:
 
 class _Collector:
     def __init__(
-        self, client: CollectorSource, store: Store, config: CollectorConfig, stop: asyncio.Event
+        self,
+        client: CollectorSource,
+        store: Store,
+        config: CollectorConfig,
+        stop: asyncio.Event,
+        clock: Clock,
+        stats: CollectorStats,
     ) -> None:
         self.client = client
         self.store = store
         self.config = config
         self.stop = stop
-        self.stats = CollectorStats()
+        self.clock = clock
+        self.stats = stats
+        stats.started_at = clock.now()
+        stats.status_interval_s = config.status_interval_s
         self.serials: list[str] = list(config.serials)
+        pacing = getattr(client, "pacing", None)
+        self.pacing = pacing if isinstance(pacing, Pacing) else None
+
+    def now_s(self) -> float:
+        return self.clock.now().timestamp()
 
     async def sleep(self, seconds: float) -> None:
-        """Wait, or return early when asked to stop."""
+        """Wait on the clock, or return early when asked to stop."""
         if seconds <= 0 or self.stop.is_set():
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop.wait(), seconds)
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        stopper = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, stopper):
+                task.cancel()
 
     def problem(self, what: str, exc: BaseException, retry_s: float) -> None:
         self.stats.problems += 1
@@ -180,26 +235,61 @@ class _Collector:
     # --- status ----------------------------------------------------------------------------
 
     async def status_once(self) -> None:
-        site = await self.client.site_status()
-        fetched_at = datetime.now(UTC)
+        refused = self.refused()
+        try:
+            site = await self.client.site_status()
+        finally:
+            self.after_status(throttled=self.refused() > refused)
+        fetched_at = self.clock.now()
         for zappi in site.zappis:
             if not self.config.serials or zappi.serial in self.config.serials:
                 self.store.add_status(zappi, fetched_at)
                 self.stats.statuses += 1
+                self.check_reporting(zappi, fetched_at)
         if not self.serials:
             self.serials = [z.serial for z in site.zappis]
+        if self.pacing is not None:
+            await asyncio.to_thread(self.pacing.save)
+
+    def refused(self) -> int:
+        return 0 if self.pacing is None else self.pacing.snapshot().refused
+
+    def after_status(self, *, throttled: bool) -> None:
+        """The next interval: doubled (up to 5 min) after a throttled poll, halved back towards
+        the configured one after a clean poll, never shorter than the learned rate allows."""
+        stats = self.stats
+        usual = self.config.status_interval_s
+        if throttled:
+            stats.throttled += 1
+            interval = max(usual, min(MAX_STATUS_INTERVAL_S, 2 * stats.status_interval_s))
+            logger.warning(
+                "the cloud throttles: status every %.0f s until it stops refusing", interval
+            )
+        else:
+            interval = max(usual, stats.status_interval_s / 2)
+        learned = 0.0 if self.pacing is None else self.pacing.min_interval_s()
+        stats.status_interval_s = max(interval, learned)
+
+    def check_reporting(self, zappi: ZappiStatus, at: datetime) -> None:
+        """Say so when a zappi stops reporting to the cloud, and when it is back."""
+        health = zappi_health(zappi, at, self.config.stale_after)
+        if health.stale and health.serial not in self.stats.stale:
+            self.stats.stale.add(health.serial)
+            logger.warning("%s; the cloud still answers", health.describe())
+        elif not health.stale and health.serial in self.stats.stale:
+            self.stats.stale.discard(health.serial)
+            logger.info("zappi %s reports again", health.serial)
 
     async def status_loop(self) -> None:
-        interval = self.config.status_interval_s
         while not self.stop.is_set():
-            started = _time.monotonic()
+            started = self.now_s()
             await self.guarded("status", self.status_once)
-            await self.sleep(interval - (_time.monotonic() - started))
+            await self.sleep(self.stats.status_interval_s - (self.now_s() - started))
 
     # --- history ---------------------------------------------------------------------------
 
     async def sync_resolution(self, resolution: Resolution) -> None:
-        now = datetime.now(UTC)
+        now = self.clock.now()
         tz = self.config.tz
         if resolution is Resolution.MINUTE:
             until = last_settled_day(tz, now, self.config.settle)
@@ -216,6 +306,7 @@ class _Collector:
                 until,
                 tz,
                 [resolution],
+                now=now,
                 settle=self.config.settle,
             )
             self.report(summary, resolution)
@@ -256,8 +347,8 @@ class _Collector:
         while not self.stop.is_set():
             await self.guarded("hour history", lambda: self.sync_resolution(Resolution.HOUR))
             await self.after_hour()
-            wake = next_period(_time.time(), cfg.hour_period_s, cfg.hour_delay_s)
-            await self.sleep(wake - _time.time())
+            wake = next_period(self.now_s(), cfg.hour_period_s, cfg.hour_delay_s)
+            await self.sleep(wake - self.now_s())
 
     async def after_hour(self) -> None:
         """The ``after_hour`` hook, once: not retried, so that it never holds up the syncs."""
@@ -274,22 +365,37 @@ class _Collector:
         while not self.stop.is_set():
             await self.guarded("minute history", lambda: self.sync_resolution(Resolution.MINUTE))
             if cfg.minute_period_s is not None:
-                wake = _time.time() + cfg.minute_period_s
+                wake = self.now_s() + cfg.minute_period_s
             else:
-                wake = next_daily(datetime.now(UTC), cfg.nightly_at, cfg.tz).timestamp()
-            await self.sleep(wake - _time.time())
+                wake = next_daily(self.clock.now(), cfg.nightly_at, cfg.tz).timestamp()
+            await self.sleep(wake - self.now_s())
 
 
 async def run_collector(
-    client: CollectorSource, store: Store, config: CollectorConfig, stop: asyncio.Event
+    client: CollectorSource,
+    store: Store,
+    config: CollectorConfig,
+    stop: asyncio.Event,
+    *,
+    clock: Clock | None = None,
+    stats: CollectorStats | None = None,
 ) -> CollectorStats:
-    """Collect until ``stop`` is set; returns what was done. Never raises on a transient error."""
+    """Collect until ``stop`` is set; returns what was done. Never raises on a transient error.
+
+    ``clock`` gives the time and the waits (default: the system's); ``stats`` (a fresh one by
+    default) is filled as the collector goes, for whoever watches it. A client that paces starts
+    from the limits the store learned, and the store keeps what it learns at every status poll.
+    """
     parse_tz(config.tz)
     if config.status_interval_s <= 0 or config.hour_period_s <= 0:
         raise ValueError("the status interval and the hour period must be positive")
     for warning in config_warnings(config):
         logger.warning("%s", warning)
-    collector = _Collector(client, store, config, stop)
+    collector = _Collector(
+        client, store, config, stop, clock or SystemClock(), stats or CollectorStats()
+    )
+    if collector.pacing is not None:
+        collector.pacing.use_memory(store)
     logger.info(
         "collecting: status every %g s, hour history every %g s, minute history %s",
         config.status_interval_s,
@@ -309,6 +415,8 @@ async def run_collector(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if collector.pacing is not None:
+            await asyncio.to_thread(collector.pacing.save)
     s = collector.stats
     logger.info(
         "stopped: %d status snapshot(s), %d day(s) of history, %d problem(s)",

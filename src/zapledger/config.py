@@ -22,8 +22,6 @@ from .exceptions import ConfigError
 from .redact import normalise_userinfo, redact, register_secret
 
 __all__ = [
-    "BACKFILL_CONCURRENCY",
-    "BACKFILL_RATE_PER_S",
     "DEFAULT_DIRECTOR_URL",
     "DEFAULT_MAX_FILE_BYTES",
     "DEFAULT_MAX_PAYLOAD_BYTES",
@@ -38,11 +36,6 @@ __all__ = [
 ]
 
 DEFAULT_DIRECTOR_URL = "https://director.myenergi.net"
-#: Politeness of a one-off backfill (``zapledger sync``, the demo): a short burst bounded by this
-#: rate and these requests in flight, backing off on 429/5xx. The collector and interactive
-#: commands keep the client's default of 2 requests per second. See docs/benchmarks.md.
-BACKFILL_RATE_PER_S = 25.0
-BACKFILL_CONCURRENCY = 4
 #: Default bounds of input files: a saved JSON payload (``decode``) and a meter file
 #: (``meter import``: DSMR captures, CSV). Beyond them reading stops with exit 6.
 DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024

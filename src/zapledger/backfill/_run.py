@@ -20,6 +20,7 @@ from ..localtime import (
     parse_tz,
 )
 from ..models import Gap, History, HistoryRecord, Resolution, find_gaps
+from ..pacing import PaceSnapshot, Pacing
 from ..store import Store
 from ._plan import (
     ABORT_AFTER_FAILURES,
@@ -169,6 +170,17 @@ class _Run:
         self.summary = summary
         self.requests_at_start = client.requests_sent
         self.consecutive_outages = 0
+        pacing = getattr(client, "pacing", None)
+        self.pacing = pacing if isinstance(pacing, Pacing) else None
+        self.pace_at_start = self.pace()
+
+    def pace(self) -> PaceSnapshot:
+        if self.pacing is None:
+            return PaceSnapshot(0.0, 0, 0, 0, 0, 0, 0)
+        return self.pacing.snapshot()
+
+    def refused(self, now: PaceSnapshot) -> int:
+        return now.refused - self.pace_at_start.refused
 
     def _emit(self, event: SyncEvent) -> None:
         if self.on_event is not None:
@@ -254,6 +266,7 @@ class _Run:
         s.records_written += len(history.records)
         s.days_with_gaps += history.missing > 0
         s.days_not_final += not final
+        pace = self.pace()
         self._emit(
             DayWritten(
                 self.serial,
@@ -263,6 +276,9 @@ class _Run:
                 history.missing,
                 final,
                 self.requests,
+                pace.rate_per_s,
+                pace.in_flight,
+                self.refused(pace),
             )
         )
 
@@ -272,7 +288,19 @@ class _Run:
         for day in item.days:
             self.store.record_failure(self.serial, item.resolution, day, self.tz, reason, at)
             self.summary.failures.append(DayFailure(self.serial, item.resolution, day, reason))
-            self._emit(DayFailed(self.serial, item.resolution, day, reason, self.requests))
+            pace = self.pace()
+            self._emit(
+                DayFailed(
+                    self.serial,
+                    item.resolution,
+                    day,
+                    reason,
+                    self.requests,
+                    pace.rate_per_s,
+                    pace.in_flight,
+                    self.refused(pace),
+                )
+            )
         if isinstance(exc, CloudConnectionError | RateLimitedError):
             self.consecutive_outages += 1
             if self.consecutive_outages >= ABORT_AFTER_FAILURES:
@@ -296,17 +324,20 @@ async def sync_zappi(
     gap_retries: int = DEFAULT_GAP_RETRIES,
     failure_retries: int = DEFAULT_FAILURE_RETRIES,
     settle: timedelta = DEFAULT_SETTLE,
-    concurrency: int = 4,
+    concurrency: int | None = None,
     hour_chunk_days: int = DEFAULT_HOUR_CHUNK_DAYS,
 ) -> SyncSummary:
     """Fetch and store the local days ``since``..``until`` of one zappi that need it.
 
-    ``until`` defaults to (and is capped at) today in ``tz``. ``now`` fixes the clock (tests);
-    ``concurrency`` is the number of days in flight (the client caps requests on its own).
+    ``until`` defaults to (and is capped at) today in ``tz``. ``now`` fixes the clock (tests).
+    ``concurrency`` caps the days in flight (default: the client's concurrency cap); how many
+    requests actually run at once, and how fast, is the client's pacing's call. A client that
+    paces (a :class:`~zapledger.client.Client` does) starts from the limits the store learned in
+    earlier runs, and the store keeps what this run learned.
     Failed days are recorded and the run goes on; a run stops early, raising the error, on a 401
     or when the cloud stays unreachable or rate-limiting for several days in a row.
     """
-    if concurrency < 1:
+    if concurrency is not None and concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     if not 1 <= hour_chunk_days <= MAX_RECORDS_PER_REQUEST // 25:
         raise ValueError(f"hour_chunk_days must be 1..{MAX_RECORDS_PER_REQUEST // 25}")
@@ -316,6 +347,9 @@ async def sync_zappi(
     today = clock.astimezone(zone).date()
     last = today if until is None else min(until, today)
     summary = SyncSummary(serial, since, last, dry_run=dry_run)
+    pacing = getattr(client, "pacing", None)
+    if isinstance(pacing, Pacing) and not dry_run:
+        pacing.use_memory(store)
     days = local_days(since, last)
     plan: list[PlannedDay] = []
     for resolution in dict.fromkeys(resolutions):
@@ -342,13 +376,24 @@ async def sync_zappi(
     run = _Run(
         client, store, serial, tz, now=now, settle=settle, on_event=on_event, summary=summary
     )
+    if run.pacing is not None:
+        # more days in hand than requests allowed in flight: a worker writing its day to the
+        # store must not leave a slot of the pacing unused
+        workers = concurrency or 2 * run.pacing.max_concurrency
+    else:
+        workers = concurrency or 4
     queue = deque(_items(plan, tz, hour_chunk_days))
     try:
-        # The first day alone: it learns the account's server and the digest nonce, so the
-        # workers that follow do not each start with a challenge and a hop from the director.
-        await run.do(queue.popleft())
+        # Days alone until the server stays put: the first learns the account's server (the
+        # director answers it), the next that server's digest nonce, so the workers that follow
+        # do not each start with a challenge and a hop.
+        for _ in range(3):
+            server = getattr(client, "base_url", None)
+            await run.do(queue.popleft())
+            if not queue or getattr(client, "base_url", None) == server:
+                break
         async with asyncio.TaskGroup() as group:
-            for _ in range(min(concurrency, len(queue))):
+            for _ in range(min(workers, len(queue))):
                 group.create_task(run.worker(queue))
     except _Abort as abort:
         raise abort.error from None
@@ -356,6 +401,12 @@ async def sync_zappi(
         raise _unwrap(group_error) from None
     finally:
         summary.requests = run.requests
+        pace = run.pace()
+        summary.refused = run.refused(pace)
+        summary.throttled = pace.throttled - run.pace_at_start.throttled
+        summary.rate_per_s = pace.rate_per_s
+        if run.pacing is not None:
+            await asyncio.to_thread(run.pacing.save)
         summary.elapsed_s = time.monotonic() - started
     return summary
 

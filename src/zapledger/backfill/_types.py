@@ -84,6 +84,10 @@ class DayWritten:
     missing: int
     final: bool
     requests: int
+    #: the pacing when the day was written: requests/s allowed, in flight, refused (429) so far
+    rate_per_s: float = 0.0
+    in_flight: int = 0
+    refused: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,9 @@ class DayFailed:
     day: date
     reason: str
     requests: int
+    rate_per_s: float = 0.0
+    in_flight: int = 0
+    refused: int = 0
 
 
 SyncEvent = SyncPlanned | DayWritten | DayFailed
@@ -118,6 +125,12 @@ class SyncSummary:
     days_not_final: int = 0
     failures: list[DayFailure] = field(default_factory=list)
     requests: int = 0
+    #: requests the cloud refused with 429 (each waited out and sent again)
+    refused: int = 0
+    #: times the cloud throttled (episodes of 429s, each cutting the pace once)
+    throttled: int = 0
+    #: the requests per second the pacing allowed at the end of the run
+    rate_per_s: float = 0.0
     elapsed_s: float = 0.0
 
     @property

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -22,6 +24,9 @@ from ._common import (
 if TYPE_CHECKING:
     from ..client import Client
     from ..models import History, ZappiStatus
+
+
+T = TypeVar("T")
 
 
 def register(app: typer.Typer) -> None:
@@ -55,7 +60,12 @@ def status_cmd(
     if as_json:
         _print_json(status.as_dict())
     else:
+        from ..health import zappi_health
+
         state.console().print(status_panel(status))
+        health = zappi_health(status, datetime.now(UTC))
+        if health.stale:
+            state.console().print(f"[bold yellow]{health.describe()}[/]", highlight=False)
 
 
 def status_panel(status: ZappiStatus) -> Any:
@@ -316,10 +326,18 @@ def simulate_cmd(
     port: int = typer.Option(8423, min=0, max=65535, help="Director port (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback unless told)."),
     seed: int = typer.Option(1, help="Seed of the simulated household."),
-    latency_ms: int = typer.Option(0, min=0, max=600_000, help="Delay added to every answer."),
+    latency_ms: str = typer.Option(
+        "0", help="Delay added to every answer, ms: fixed ('300') or a random range ('100-900')."
+    ),
     faults: str = typer.Option("", help="e.g. '500=0.05,429=0.02,timeout=0.01,asn-change=200'."),
     command_faults: str = typer.Option(
         "", help="Device faults of commands, e.g. 'busy=0.1,invalid=0.05,fail=0.05,stall=0.01'."
+    ),
+    throttle: str | None = typer.Option(
+        None, help="Token bucket per account answering 429 + Retry-After: '3' or '3/s,burst=5'."
+    ),
+    history_outage: str | None = typer.Option(
+        None, help="History answers 'empty' or 'partial', optionally for MINUTES ('empty:30')."
     ),
     hub_serial: str = typer.Option("10088888", help="Hub serial the simulator accepts."),
     api_key: str | None = typer.Option(
@@ -331,16 +349,22 @@ def simulate_cmd(
     """Run the built-in myenergi cloud simulator in the foreground (Ctrl-C stops it)."""
     from ..listen import exposure_warning, is_loopback
     from ..simulator import CommandFaults, Faults, Simulator, serve_forever
+    from ..simulator._throttle import HistoryOutage, Latency, Throttle
     from ..simulator.server import DEMO_API_KEY
 
-    try:
-        Faults.parse(faults)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--faults") from None
-    try:
-        device_faults = CommandFaults.parse(command_faults)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--command-faults") from None
+    _checked("--faults", Faults.parse, faults)
+    _checked("--latency-ms", Latency.parse, latency_ms)
+    options: dict[str, Any] = {
+        "command_faults": _checked("--command-faults", CommandFaults.parse, command_faults)
+    }
+    if throttle:
+        options["throttle"] = _checked("--throttle", Throttle.parse, throttle)
+    if history_outage:
+        start = datetime.now(UTC)
+        outage = _checked(
+            "--history-outage", lambda s: HistoryOutage.parse(s, start), history_outage
+        )
+        options["history_outage"] = outage
     if not (hub_serial.isascii() and hub_serial.isdigit()):
         raise typer.BadParameter("digits 0-9 only", param_hint="--hub-serial")
     if api_key is not None and not api_key.strip():
@@ -372,21 +396,21 @@ def simulate_cmd(
 
     try:
         serve_forever(
-            port,
-            seed,
-            latency_ms,
-            faults,
-            host,
-            hub_serial,
-            key,
-            on_ready=ready,
-            command_faults=device_faults,
+            port, seed, latency_ms, faults, host, hub_serial, key, on_ready=ready, **options
         )
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     console.print("stopped")
+
+
+def _checked(hint: str, parse: Callable[[str], T], value: str) -> T:
+    """``parse(value)``; a ValueError becomes a usage error naming the option."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=hint) from None
 
 
 def demo_cmd(

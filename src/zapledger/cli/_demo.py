@@ -24,7 +24,6 @@ DEMO_KEY = "demo-api-key"
 def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
     """Start the simulator in-process and show what zapledger does with it."""
     from ..client import Client
-    from ..config import BACKFILL_RATE_PER_S
     from ..demo import demo_meters
     from ..localtime import to_local
     from ..models import Resolution
@@ -49,9 +48,7 @@ def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
         serial = sim.household.zappi_serials[0]
 
         async def main() -> None:
-            async with Client(
-                DEMO_HUB, DEMO_KEY, director_url=sim.url, rate_limit_per_s=BACKFILL_RATE_PER_S
-            ) as client:
+            async with Client(DEMO_HUB, DEMO_KEY, director_url=sim.url) as client:
                 status = await client.zappi_status(serial)
                 store.upsert_device(serial, "zappi")
                 store.add_status(status, datetime.now(UTC))

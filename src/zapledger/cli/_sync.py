@@ -1,4 +1,5 @@
-"""Commands of the history: ``sync`` (backfill), ``gaps`` (data quality), ``collect`` (daemon).
+"""Commands of the history: ``sync`` (backfill), ``gaps`` (data quality), ``collect`` (daemon),
+``health`` (is the zappi still reporting; an exit code for monitors).
 
 Thin shells over :mod:`zapledger.backfill`, :mod:`zapledger.quality` and
 :mod:`zapledger.collect`: the progress bar, the tables and the exit codes live here, the work
@@ -10,13 +11,12 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..config import BACKFILL_CONCURRENCY, BACKFILL_RATE_PER_S
 from ._common import (
     db_url,
     from_option,
@@ -43,16 +43,56 @@ def register(app: typer.Typer) -> None:
     app.command("sync")(sync_cmd)
     app.command("gaps")(gaps_cmd)
     app.command("collect")(collect_cmd)
+    app.command("health")(health_cmd)
 
 
-_RATE_HELP = "Requests per second at most (the client's polite default is 2)."
-_BACKFILL_RATE_HELP = "Requests per second at most (a one-off backfill's default)."
+_MAX_RATE_HELP = (
+    "Hard cap on requests per second (default: none; the pacing learns the cloud's limit)."
+)
+_MAX_CONCURRENCY_HELP = "Hard cap on requests at once (default 12; the pacing starts at 2)."
 
 
-def _positive_rate(rate: float) -> float:
-    if not 0 < rate <= 1000:  # also false for nan
-        raise typer.BadParameter("must be a number above 0 and at most 1000", param_hint="--rate")
-    return rate
+def _max_rate_option() -> Any:
+    return typer.Option(None, "--max-rate", metavar="PER_S", help=_MAX_RATE_HELP)
+
+
+def _max_concurrency_option() -> Any:
+    return typer.Option(None, "--max-concurrency", min=1, max=64, help=_MAX_CONCURRENCY_HELP)
+
+
+def _deprecated_rate_option() -> Any:
+    return typer.Option(None, "--rate", hidden=True)
+
+
+def _deprecated_concurrency_option() -> Any:
+    return typer.Option(None, "--concurrency", min=1, max=64, hidden=True)
+
+
+def pacing_caps(
+    max_rate: float | None,
+    max_concurrency: int | None,
+    rate: float | None = None,
+    concurrency: int | None = None,
+) -> dict[str, Any]:
+    """The user's caps as Client options (the policy is the library's); notes old flag names."""
+    if rate is not None:
+        state.err_console().print("note: --rate is deprecated, use --max-rate", highlight=False)
+        max_rate = max_rate if max_rate is not None else rate
+    if concurrency is not None:
+        state.err_console().print(
+            "note: --concurrency is deprecated, use --max-concurrency", highlight=False
+        )
+        max_concurrency = max_concurrency if max_concurrency is not None else concurrency
+    if max_rate is not None and not 0 < max_rate <= 1000:  # also false for nan
+        raise typer.BadParameter(
+            "must be a number above 0 and at most 1000", param_hint="--max-rate"
+        )
+    caps: dict[str, Any] = {}
+    if max_rate is not None:
+        caps["rate_limit_per_s"] = max_rate
+    if max_concurrency is not None:
+        caps["max_concurrency"] = max_concurrency
+    return caps
 
 
 def _resolutions(minute: bool, hourly: bool) -> list[Resolution]:
@@ -74,10 +114,10 @@ def sync_cmd(
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the days."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan, fetch nothing."),
     serial: str | None = typer.Option(None, "--serial", help="Which zappi (default: all)."),
-    rate: float = typer.Option(BACKFILL_RATE_PER_S, "--rate", help=_BACKFILL_RATE_HELP),
-    concurrency: int = typer.Option(
-        BACKFILL_CONCURRENCY, "--concurrency", min=1, max=16, help="Requests at once."
-    ),
+    max_rate: float | None = _max_rate_option(),
+    max_concurrency: int | None = _max_concurrency_option(),
+    rate: float | None = _deprecated_rate_option(),
+    concurrency: int | None = _deprecated_concurrency_option(),
     gap_retries: int = typer.Option(
         3, "--gap-retries", min=0, help="Times a recent day with gaps is fetched again."
     ),
@@ -93,13 +133,12 @@ def sync_cmd(
     cfg = settings()
     cfg.require_credentials()  # before the database is opened: no credentials, no new file
     zone = timezone_name(tz, cfg)
+    caps = pacing_caps(max_rate, max_concurrency, rate, concurrency)
     console = state.console()
 
     async def go() -> SyncReport:
         with open_store(db_url(cfg)) as store:
-            async with make_client(
-                cfg, rate_limit_per_s=_positive_rate(rate), max_concurrency=concurrency
-            ) as client:
+            async with make_client(cfg, **caps) as client:
                 return await sync_with_progress(
                     console,
                     store,
@@ -110,7 +149,6 @@ def sync_cmd(
                     serial=serial or cfg.zappi_serial,
                     resolutions=_resolutions(minute, hourly),
                     dry_run=dry_run,
-                    concurrency=concurrency,
                     gap_retries=gap_retries,
                 )
 
@@ -151,7 +189,7 @@ async def sync_with_progress(
 
 
 class _SyncProgress:
-    """A rich progress bar fed by sync events: days, records, requests, time left."""
+    """A rich progress bar fed by sync events: days, records, requests, pace, time left."""
 
     def __init__(self, console: Console, *, disable: bool) -> None:
         from rich.progress import (
@@ -170,6 +208,9 @@ class _SyncProgress:
             TextColumn("days"),
             TextColumn("{task.fields[records]:>9,} records"),
             TextColumn("{task.fields[requests]:>5,} requests"),
+            TextColumn("{task.fields[rate]:>5.1f}/s"),
+            TextColumn("{task.fields[in_flight]} in flight"),
+            TextColumn("{task.fields[refused]} refused"),
             TimeRemainingColumn(),
             console=console,
             transient=True,
@@ -190,7 +231,13 @@ class _SyncProgress:
 
         if isinstance(event, SyncPlanned):
             self.tasks[event.serial] = self.progress.add_task(
-                f"zappi {event.serial}", total=len(event.days), records=0, requests=0
+                f"zappi {event.serial}",
+                total=len(event.days),
+                records=0,
+                requests=0,
+                rate=0.0,
+                in_flight=0,
+                refused=0,
             )
             self.records[event.serial] = 0
         elif isinstance(event, DayWritten):
@@ -200,9 +247,19 @@ class _SyncProgress:
                 advance=1,
                 records=self.records[event.serial],
                 requests=event.requests,
+                rate=event.rate_per_s,
+                in_flight=event.in_flight,
+                refused=event.refused,
             )
         elif isinstance(event, DayFailed):
-            self.progress.update(self.tasks[event.serial], advance=1, requests=event.requests)
+            self.progress.update(
+                self.tasks[event.serial],
+                advance=1,
+                requests=event.requests,
+                rate=event.rate_per_s,
+                in_flight=event.in_flight,
+                refused=event.refused,
+            )
             self.console.print(
                 f"[red]failed[/] {event.resolution.value} {event.day}: {event.reason}",
                 highlight=False,
@@ -235,6 +292,13 @@ def print_sync_summary(console: Console, s: SyncSummary) -> None:
         f"({s.rows_changed:,} rows new or changed), {s.days_with_gaps} with gaps, "
         f"{s.days_not_final} not final yet; {s.requests:,} requests in {s.elapsed_s:.1f} s"
     )
+    if s.throttled:
+        console.print(
+            f"  the cloud throttled {s.throttled} time(s): {s.refused} request(s) refused, "
+            f"each waited out and sent again; ended at {s.rate_per_s:.1f} requests/s"
+        )
+    else:
+        console.print(f"  the cloud did not throttle; ended at {s.rate_per_s:.1f} requests/s")
     if s.failures:
         console.print(f"[bold red]{len(s.failures)} day(s) failed[/] (tried again next run):")
         for f in s.failures:
@@ -362,7 +426,12 @@ def collect_cmd(
     from_: str | None = from_option("Where history starts on an empty database."),
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the days."),
     serial: list[str] = typer.Option([], "--serial", help="Which zappi (default: all)."),
-    rate: float = typer.Option(2.0, "--rate", help=_RATE_HELP),
+    stale_after: float = typer.Option(
+        900.0, "--stale-after", help="Seconds the zappi's own clock may lag before it is stale."
+    ),
+    max_rate: float | None = _max_rate_option(),
+    max_concurrency: int | None = _max_concurrency_option(),
+    rate: float | None = _deprecated_rate_option(),
     hour_period: float = typer.Option(3600.0, "--hour-period", hidden=True),
     minute_period: float | None = typer.Option(None, "--minute-period", hidden=True),
     ha_url: str | None = typer.Option(
@@ -394,7 +463,7 @@ def collect_cmd(
         since=optional_day(from_, "--from"),
         after_hour=collector_hook(ha_url, ha_token_file, timezone_name(tz, cfg), serial),
     )
-    client = make_client(cfg, rate_limit_per_s=_positive_rate(rate))
+    client = make_client(cfg, **pacing_caps(max_rate, max_concurrency, rate))
     url = db_url(cfg)
     _log_to_stderr()
     run_async(_collect(client, url, config))
@@ -434,3 +503,37 @@ async def _collect(client: Client, url: str, config: Any) -> None:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+# --- health ----------------------------------------------------------------------------------
+
+#: ``zapledger health`` exit code when a zappi stopped reporting (the cloud answers). A cloud that
+#: cannot be reached gives the usual network (5) or authentication (4) exit code.
+EXIT_STALE = 1
+
+
+def health_cmd(
+    stale_after: float = typer.Option(
+        900.0, "--stale-after", help="Seconds the zappi's own clock may lag before it is stale."
+    ),
+    serial: list[str] = typer.Option([], "--serial", help="Which zappi (default: all)."),
+) -> None:
+    """Check that the zappi still reports to the cloud: exit 0 ok, 1 stale, 4/5 unreachable."""
+    from ..health import HealthState, check_health
+
+    if stale_after <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--stale-after")
+    cfg = settings()
+
+    async def check() -> Any:
+        async with make_client(cfg) as client:
+            return await check_health(
+                client, stale_after=timedelta(seconds=stale_after), serials=tuple(serial)
+            )
+
+    report = run_async(check())
+    console = state.console()
+    for zappi in report.zappis:
+        console.print(zappi.describe(), highlight=False)
+    if report.state is HealthState.STALE:
+        raise typer.Exit(EXIT_STALE)

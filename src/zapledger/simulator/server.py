@@ -3,13 +3,15 @@
 Every response of every server carries ``X_MYENERGI-asn: <host>:<port>`` naming the asn server that
 holds the account. The director serves authenticated requests too; an asn server that does not hold
 the account answers 401 with a fresh digest challenge (and the header naming the new holder), so a
-client that does not follow the header fails. Faults (random, forced, corrupt days) and latency are
-applied before authentication, in that order: latency, fault, authentication, endpoint.
+client that does not follow the header fails. Latency, the throttle, faults (random, forced, corrupt
+days) come before authentication, in that order: latency, throttle, fault, authentication,
+endpoint; a history outage (:mod:`._throttle`) then empties or halves history answers.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -23,6 +25,7 @@ from ._digest import DigestVerifier
 from ._httpserver import ASN_HEADER, Handler, HttpServer
 from ._requestlog import RequestLog, SeenRequest
 from ._stats import SimStats, StatsRecorder
+from ._throttle import HistoryOutage, Latency, Throttle, account_of
 from ._zappi import ZappiDevices
 from .faults import Answer, FaultPlan, Faults, check_kind
 from .household import Household, QuirkRates
@@ -76,8 +79,10 @@ class Simulator:
         api_key: str = DEMO_API_KEY,
         zappi_serials: Sequence[str] = ("16000001",),
         harvi_serials: Sequence[str] = ("11000001",),
-        latency_ms: float = 0.0,
+        latency_ms: float | str = 0.0,
         faults: Faults | str | None = None,
+        throttle: Throttle | str | None = None,
+        history_outage: HistoryOutage | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         now: NowSource = None,
@@ -98,12 +103,16 @@ class Simulator:
             )
         if asn_servers < 2:
             raise ValueError("at least 2 asn servers are needed so the account can move")
-        if latency_ms < 0:
-            raise ValueError("latency_ms must be >= 0")
         self.seed = seed
         self.hub_serial = hub_serial
         self.host = host
-        self.latency_ms = latency_ms
+        #: per-request delay: fixed or a random range (``Latency.parse("100-900")``)
+        self.latency = Latency.parse(latency_ms)
+        #: a token bucket per account answering 429 + Retry-After (None: no throttle)
+        self.throttle = Throttle.parse(throttle) if isinstance(throttle, str) else throttle
+        #: empty or partial history answers while its window holds the simulated clock
+        self.history_outage = history_outage
+        self._latency_rng = random.Random(seed)
         self.timezone = timezone
         self._port = port
         self._n_asn = asn_servers
@@ -182,6 +191,15 @@ class Simulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @property
+    def latency_ms(self) -> float:
+        """The fixed latency (the low end of a range)."""
+        return self.latency.low_ms
+
+    @latency_ms.setter
+    def latency_ms(self, value: float) -> None:
+        self.latency = Latency(value)
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -369,8 +387,12 @@ class Simulator:
         if plan.count_request():
             self.move_account()
         h.asn_name, h.asn_value = plan.asn_header.name, plan.asn_header.value
-        if self.latency_ms > 0 and self._stopping.wait(self.latency_ms / 1000):
+        with self._lock:
+            delay_s = self.latency.draw_s(self._latency_rng)
+        if delay_s > 0 and self._stopping.wait(delay_s):
             h.close_connection = True
+            return
+        if self._throttled(h, method):
             return
         fault = self._plan.draw(raw)
         if fault is not None and fault != "truncated":
@@ -398,7 +420,16 @@ class Simulator:
                 self.move_account()
             return
         scripted = plan.take_answer(raw)
-        reply = self._api.handle(path, self.now(), self.asn)
+        now = self.now()
+        reply = self._api.handle(path, now, self.asn)
+        outage = self.history_outage
+        if (
+            outage is not None
+            and reply.status == 200
+            and path_kind(path) in ("jday", "jdayhour")
+            and outage.active(now)
+        ):
+            reply = Reply(200, outage.apply(reply.body), reply.content_type, reply.day)
         corrupt = self._plan.corrupted(reply.day) if reply.day is not None else None
         if corrupt is not None and corrupt != "truncated":
             self._send_fault(h, corrupt, method)
@@ -426,6 +457,20 @@ class Simulator:
         if answer.body is None:
             return Reply(status, reply.body, reply.content_type), answer.headers
         return Reply(status, answer.body, answer.content_type), answer.headers
+
+    def _throttled(self, h: Handler, method: str) -> bool:
+        """Answer 429 when the account's bucket is empty (credentialed requests only)."""
+        throttle = self.throttle
+        account = account_of(h.headers.get("Authorization"))
+        if throttle is None or account is None:
+            return False
+        wait_s = throttle.take(account)
+        if wait_s is None:
+            return False
+        page = html_page(429, "Too Many Requests", "Slow down.")
+        headers = [("Retry-After", Throttle.retry_after_header(wait_s))]
+        self._send(h, method, Reply(429, page, _HTML), headers)
+        return True
 
     def _send(
         self, h: Handler, method: str, reply: Reply, headers: Sequence[tuple[str, str]] = ()
@@ -466,7 +511,7 @@ class Simulator:
 def serve_forever(
     port: int = 0,
     seed: int = 1,
-    latency_ms: float = 0.0,
+    latency_ms: float | str = 0.0,
     faults_spec: str | None = None,
     host: str = "127.0.0.1",
     hub_serial: str = "10088888",

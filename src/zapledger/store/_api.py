@@ -6,7 +6,7 @@ Energy is integer joules, timestamps are aware UTC datetimes (stored as integer 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Self
@@ -21,6 +21,7 @@ from ..models import (
     StatusSnapshot,
     ZappiStatus,
 )
+from ..pacing import ServerLimits
 
 __all__ = ["Store", "SyncState"]
 
@@ -159,3 +160,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def meters(self) -> Sequence[tuple[str, str]]:
         """(meter_id, channel) pairs that have readings."""
+
+    # pacing (the store is a zapledger.pacing.PacingMemory)
+    @abc.abstractmethod
+    def pacing_limits(self, account: str) -> dict[str, ServerLimits]:
+        """The limits learned for ``account`` (hub serial), by server (``host[:port]``)."""
+
+    @abc.abstractmethod
+    def save_pacing_limits(self, account: str, limits: Mapping[str, ServerLimits]) -> None:
+        """Keep (insert or replace) learned limits of ``account``'s servers."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
@@ -30,6 +30,7 @@ from ..models import (
     StatusSnapshot,
     ZappiStatus,
 )
+from ..pacing import ServerLimits
 from . import _sql
 from ._api import Store, SyncState
 from ._combine import combine_devices, merge_adjacent
@@ -479,3 +480,41 @@ class SqlStore(Store):
             pairs.append(pair)
             rows = self._fetchall(sql.format("WHERE (meter_id, channel) > (?, ?)"), pair)
         return pairs
+
+    # --- pacing ------------------------------------------------------------------------------
+
+    def pacing_limits(self, account: str) -> dict[str, ServerLimits]:
+        sql = (
+            "SELECT server, rate_per_s, concurrency, ceiling_per_s, latency_s, updated_at "
+            "FROM pacing_limits WHERE account = ? ORDER BY server"
+        )
+        with self._guard("reading pacing limits"):
+            rows = self._fetchall(sql, (account,))
+        return {
+            row[0]: ServerLimits(
+                float(row[1]),
+                int(row[2]),
+                None if row[3] is None else float(row[3]),
+                None if row[4] is None else float(row[4]),
+                datetime.fromtimestamp(row[5], UTC),
+            )
+            for row in rows
+        }
+
+    def save_pacing_limits(self, account: str, limits: Mapping[str, ServerLimits]) -> None:
+        rows = [
+            (
+                account,
+                server,
+                lim.rate_per_s,
+                lim.concurrency,
+                lim.ceiling_per_s,
+                lim.latency_s,
+                epoch(lim.updated_at),
+            )
+            for server, lim in limits.items()
+        ]
+        if not rows:
+            return
+        with self._guard("writing pacing limits"), self._transaction():
+            self._executemany(_sql.pacing_upsert(self.dialect), rows)

@@ -233,7 +233,24 @@ _V2 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
+_V3 = Migration(
+    3,
+    "pacing limits learned per account and server",
+    (
+        """CREATE TABLE pacing_limits (
+    account TEXT NOT NULL,
+    server TEXT NOT NULL,
+    rate_per_s {double} NOT NULL,
+    concurrency INTEGER NOT NULL,
+    ceiling_per_s {double},
+    latency_s {double},
+    updated_at {bigint} NOT NULL,
+    PRIMARY KEY (account, server)
+)""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 #: Bookkeeping table of the migration runner; created before any numbered step.

@@ -22,6 +22,7 @@ __all__ = [
     "history_select",
     "history_upsert",
     "meter_upsert",
+    "pacing_upsert",
     "status_upsert",
     "sync_failure",
     "sync_select",
@@ -68,12 +69,18 @@ STATUS_KEY = ("serial", "ts")
 SYNC_KEY = ("serial", "resolution", "day_start")
 METER_KEY = ("meter_id", "channel", "ts")
 METER_VALUES = ("total_j", "source", "time_source")
+PACING_KEY = ("account", "server")
+PACING_VALUES = ("rate_per_s", "concurrency", "ceiling_per_s", "latency_s", "updated_at")
 DEVICE_KEY = ("serial",)
 DEVICE_VALUES = ("device_type", "name")
 
 
 def history_upsert(dialect: Dialect, table: str, source: str | None = None) -> str:
     return upsert(dialect, table, HISTORY_KEY, HISTORY_COLUMNS, source)
+
+
+def pacing_upsert(dialect: Dialect) -> str:
+    return upsert(dialect, "pacing_limits", PACING_KEY, PACING_VALUES)
 
 
 def status_upsert(dialect: Dialect) -> str:
