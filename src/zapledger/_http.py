@@ -122,6 +122,27 @@ class _PacedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+class _ClientTransport(httpx.AsyncBaseTransport):
+    """Sends each wire request through a caller's ``httpx.AsyncClient`` (its proxies, TLS, hooks).
+
+    It sits below the pacer and the digest flow, so a caller's client is paced like our own. The
+    caller owns that client: closing zapledger's side leaves it open.
+    """
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._client.send(request, auth=None, follow_redirects=False)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=response.content,
+            request=request,
+            extensions=response.extensions,
+        )
+
+
 class _Retryable(Exception):
     """A transient failure of one attempt; becomes the public error when the attempts run out."""
 
@@ -208,6 +229,7 @@ class Wire:
         backoff_max_s: float,
         transport: httpx.AsyncBaseTransport | None,
         user_agent: str,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         if not hub_serial:
             raise ConfigError("the hub serial is empty")
@@ -246,9 +268,14 @@ class Wire:
             max_concurrency=max_concurrency,
             adaptive=adaptive,
         )
-        paced = _PacedTransport(
-            transport or httpx.AsyncHTTPTransport(), self.pacing, max(backoff_max_s, 0.001)
+        if http_client is not None and transport is not None:
+            raise ValueError("give a transport or an http_client, not both")
+        inner = (
+            _ClientTransport(http_client)
+            if http_client is not None
+            else transport or httpx.AsyncHTTPTransport()
         )
+        paced = _PacedTransport(inner, self.pacing, max(backoff_max_s, 0.001))
         self._http = httpx.AsyncClient(
             auth=httpx.DigestAuth(hub_serial, api_key),
             timeout=httpx.Timeout(timeout_s),

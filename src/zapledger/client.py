@@ -143,7 +143,9 @@ class Client:
     waiting out 429s before :class:`~zapledger.RateLimitedError`; ``max_attempts``
     counts the first try; waits grow from ``backoff_initial_s`` by 2x plus up to 1 s of jitter,
     capped at ``backoff_max_s`` (which also caps a ``Retry-After``). Retries use :mod:`stamina`, so
-    ``stamina.set_testing(True, ...)`` removes the waits in tests.
+    ``stamina.set_testing(True, ...)`` removes the waits in tests. ``http_client`` sends the
+    requests through the caller's own ``httpx.AsyncClient`` (proxies, TLS, event hooks), still
+    paced and digest-authenticated by zapledger; the caller keeps it open and closes it.
     """
 
     def __init__(
@@ -162,6 +164,7 @@ class Client:
         backoff_max_s: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         key = api_key.reveal() if isinstance(api_key, Secret) else api_key
         self._wire = Wire(
@@ -178,6 +181,7 @@ class Client:
             backoff_max_s=backoff_max_s,
             transport=transport,
             user_agent=user_agent or DEFAULT_USER_AGENT,
+            http_client=http_client,
         )
 
     # --- lifecycle and introspection -----------------------------------------------------------
