@@ -10,28 +10,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..models import ChargeMode, PhaseSetting
 from ._common import make_client, run_async, settings, state
 
 if TYPE_CHECKING:
     from ..control import BoostTimers, Command, CommandResult
-
-
-class Mode(StrEnum):
-    FAST = "fast"
-    ECO = "eco"
-    ECO_PLUS = "eco+"
-    STOP = "stop"
-
-
-class Phases(StrEnum):
-    SINGLE = "single"
-    THREE = "three"
-    AUTO = "auto"
 
 
 _SERIAL = typer.Option(
@@ -111,7 +98,7 @@ def _print_json(data: Any) -> None:
 
 
 def mode_cmd(
-    mode: Mode = typer.Argument(..., help="fast, eco, eco+ or stop."),
+    mode: ChargeMode = typer.Argument(..., help="fast, eco, eco+ or stop."),
     serial: str | None = _SERIAL,
     as_json: bool = _JSON,
     no_wait: bool = _NO_WAIT,
@@ -182,7 +169,7 @@ def priority_cmd(
 
 
 def phases_cmd(
-    phases: Phases = typer.Argument(..., help="single, three or auto."),
+    phases: PhaseSetting = typer.Argument(..., help="single, three or auto."),
     serial: str | None = _SERIAL,
     as_json: bool = _JSON,
     no_wait: bool = _NO_WAIT,

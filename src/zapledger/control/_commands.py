@@ -15,7 +15,7 @@ from datetime import time
 from typing import Any, ClassVar
 
 from ..exceptions import BadResponseError, CommandArgumentError
-from ..models import ZappiStatus
+from ..models import ChargeMode, PhaseSetting, ZappiStatus
 from ._timers import BoostTimer
 
 __all__ = [
@@ -40,36 +40,6 @@ __all__ = [
 
 MAX_BOOST_KWH = 99
 MAX_PRIORITY = 9
-
-
-class ChargeMode(enum.StrEnum):
-    """The charge modes a command can set (``zmo`` 1..4)."""
-
-    FAST = "fast"
-    ECO = "eco"
-    ECO_PLUS = "eco+"
-    STOP = "stop"
-
-    @property
-    def zmo(self) -> int:
-        return {"fast": 1, "eco": 2, "eco+": 3, "stop": 4}[self.value]
-
-
-class PhaseSetting(enum.StrEnum):
-    """Single phase, three phase, or automatic switching (path value 0/1/2)."""
-
-    SINGLE = "single"
-    THREE = "three"
-    AUTO = "auto"
-
-    @property
-    def wire(self) -> int:
-        return {"single": 0, "three": 1, "auto": 2}[self.value]
-
-    @property
-    def status_value(self) -> str:
-        """How ``phaseSetting`` in the status names it."""
-        return {"single": "SINGLE_PHASE", "three": "THREE_PHASE", "auto": "AUTO"}[self.value]
 
 
 def _enum(kind: type[ChargeMode] | type[PhaseSetting], value: object, what: str) -> Any:

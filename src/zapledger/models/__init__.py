@@ -15,12 +15,14 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ._enums import (
+    ChargeMode,
     ChartKind,
     DsmrVersion,
     ExportFormat,
     ExportResolution,
     MeterFileFormat,
     Period,
+    PhaseSetting,
     Resolution,
 )
 
@@ -120,6 +122,7 @@ __all__ = [
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
     "VOLTAGE_PLAUSIBLE_V",
+    "ChargeMode",
     "ChargeStatus",
     "ChartKind",
     "CommandState",
@@ -138,6 +141,7 @@ __all__ = [
     "MeterFileFormat",
     "MeterReading",
     "Period",
+    "PhaseSetting",
     "PlugStatus",
     "Resolution",
     "SiteStatus",

@@ -9,11 +9,14 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "ChargeMode",
+    "ChartKind",
     "DsmrVersion",
     "ExportFormat",
     "ExportResolution",
     "MeterFileFormat",
     "Period",
+    "PhaseSetting",
     "Resolution",
 ]
 
@@ -79,3 +82,33 @@ class ChartKind(enum.StrEnum):
     YEAR = "year"
     YEARS = "years"
     PROFILE = "profile"
+
+
+class ChargeMode(enum.StrEnum):
+    """The charge modes a command can set (``zmo`` 1..4)."""
+
+    FAST = "fast"
+    ECO = "eco"
+    ECO_PLUS = "eco+"
+    STOP = "stop"
+
+    @property
+    def zmo(self) -> int:
+        return {"fast": 1, "eco": 2, "eco+": 3, "stop": 4}[self.value]
+
+
+class PhaseSetting(enum.StrEnum):
+    """Single phase, three phase, or automatic switching (path value 0/1/2)."""
+
+    SINGLE = "single"
+    THREE = "three"
+    AUTO = "auto"
+
+    @property
+    def wire(self) -> int:
+        return {"single": 0, "three": 1, "auto": 2}[self.value]
+
+    @property
+    def status_value(self) -> str:
+        """How ``phaseSetting`` in the status names it."""
+        return {"single": "SINGLE_PHASE", "three": "THREE_PHASE", "auto": "AUTO"}[self.value]
