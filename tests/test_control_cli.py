@@ -228,7 +228,7 @@ def test_stop_asks_on_a_terminal_and_a_no_sends_nothing(
     code, out, err = run(capsys, "mode", "stop")
     assert code == 1
     assert "mode stop interrupts a charge. Send it?" in out
-    assert "Aborted" in out + err
+    assert "aborted" in out + err
     assert sent_since(env, before) == []
 
 

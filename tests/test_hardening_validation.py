@@ -205,7 +205,7 @@ def test_simulate_warns_and_shows_the_real_address_beyond_loopback(
     monkeypatch.setattr(simulator, "serve_forever", fake_serve)
     code, out, err = run(capsys, "simulate", "--host", "0.0.0.0", "--api-key", "own-secret-key")
     assert code == 0
-    assert "simulator listening on 0.0.0.0:8423" in out
+    assert "simulator listening on http://0.0.0.0:8423" in out
     assert "own-secret-key" not in out
     assert _one_error_line(err).startswith("warning: the simulator listens on 0.0.0.0:8423")
 
@@ -223,8 +223,8 @@ def test_simulate_banner_shows_the_bound_port(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
-    assert first.startswith("simulator listening on 127.0.0.1:")
-    assert not first.startswith("simulator listening on 127.0.0.1:8423 ")
+    assert first.startswith("simulator listening on http://127.0.0.1:")
+    assert not first.startswith("simulator listening on http://127.0.0.1:8423 ")
 
 
 def test_simulator_answers_a_year_1_request_with_an_error() -> None:

@@ -384,7 +384,7 @@ def simulate_cmd(
         if warning:
             state.err_console().print(f"[yellow]{warning}[/]", soft_wrap=True)
         zappi = sim.household.zappi_serials[0]
-        console.print(f"simulator listening on {sim.bound} (servers: {sim.servers})")
+        console.print(f"simulator listening on http://{sim.bound} (servers: {sim.servers})")
         console.print(f"  hub serial {hub_serial}, API key {shown_key}, zappi {zappi}")
         console.print(
             f"  try: ZAPLEDGER_DIRECTOR_URL={sim.url} ZAPLEDGER_HUB_SERIAL={hub_serial} "
