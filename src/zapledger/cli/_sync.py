@@ -68,6 +68,25 @@ def _deprecated_concurrency_option() -> Any:
     return typer.Option(None, "--concurrency", min=1, max=64, hidden=True)
 
 
+#: The longest lag ``--stale-after`` accepts: a week (the zappi's clock is then surely stuck).
+_MAX_STALE_AFTER_S = 7 * 86400.0
+
+
+def _stale_after_option() -> Any:
+    return typer.Option(
+        900.0, "--stale-after", help="Seconds the zappi's own clock may lag before it is stale."
+    )
+
+
+def _stale_after(seconds: float) -> timedelta:
+    if not 0 < seconds <= _MAX_STALE_AFTER_S:  # also false for nan
+        raise typer.BadParameter(
+            f"must be above 0 and at most {_MAX_STALE_AFTER_S:.0f} seconds",
+            param_hint="--stale-after",
+        )
+    return timedelta(seconds=seconds)
+
+
 def pacing_caps(
     max_rate: float | None,
     max_concurrency: int | None,
@@ -426,9 +445,7 @@ def collect_cmd(
     from_: str | None = from_option("Where history starts on an empty database."),
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the days."),
     serial: list[str] = typer.Option([], "--serial", help="Which zappi (default: all)."),
-    stale_after: float = typer.Option(
-        900.0, "--stale-after", help="Seconds the zappi's own clock may lag before it is stale."
-    ),
+    stale_after: float = _stale_after_option(),
     max_rate: float | None = _max_rate_option(),
     max_concurrency: int | None = _max_concurrency_option(),
     rate: float | None = _deprecated_rate_option(),
@@ -461,6 +478,7 @@ def collect_cmd(
         nightly_at=at,
         minute_period_s=minute_period,
         since=optional_day(from_, "--from"),
+        stale_after=_stale_after(stale_after),
         after_hour=collector_hook(ha_url, ha_token_file, timezone_name(tz, cfg), serial),
     )
     client = make_client(cfg, **pacing_caps(max_rate, max_concurrency, rate))
@@ -513,23 +531,18 @@ EXIT_STALE = 1
 
 
 def health_cmd(
-    stale_after: float = typer.Option(
-        900.0, "--stale-after", help="Seconds the zappi's own clock may lag before it is stale."
-    ),
+    stale_after: float = _stale_after_option(),
     serial: list[str] = typer.Option([], "--serial", help="Which zappi (default: all)."),
 ) -> None:
     """Check that the zappi still reports to the cloud: exit 0 ok, 1 stale, 4/5 unreachable."""
     from ..health import HealthState, check_health
 
-    if stale_after <= 0:
-        raise typer.BadParameter("must be positive", param_hint="--stale-after")
+    lag = _stale_after(stale_after)
     cfg = settings()
 
     async def check() -> Any:
         async with make_client(cfg) as client:
-            return await check_health(
-                client, stale_after=timedelta(seconds=stale_after), serials=tuple(serial)
-            )
+            return await check_health(client, stale_after=lag, serials=tuple(serial))
 
     report = run_async(check())
     console = state.console()
