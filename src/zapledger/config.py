@@ -28,6 +28,7 @@ __all__ = [
     "Secret",
     "Settings",
     "config_path",
+    "config_table",
     "load_settings",
     "new_run",
     "save_settings",
@@ -235,6 +236,18 @@ def _check_keys(data: Mapping[str, object], path: Path) -> None:
             raise ConfigError(
                 f"unknown setting {redact(key)[:60]!r} in {path}{hint}; known: {', '.join(_ENV)}"
             )
+
+
+#: Tables of the config file that their own modules parse (``zapledger.tariffs``).
+OWN_TABLES = ("tariffs",)
+
+
+def config_table(name: str, path: Path | None = None) -> Mapping[str, object] | None:
+    """The raw table ``[name]`` of the config file, for the module that owns it; None if absent."""
+    table = _read_file(path or config_path()).get(name)
+    if table is not None and not isinstance(table, Mapping):
+        raise ConfigError(f"[{name}] in the config file should be a table")
+    return table
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

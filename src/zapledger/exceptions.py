@@ -21,6 +21,8 @@ class. Messages name the endpoint or file that failed, never the API key.
     │   ├── CommandError           the API refused a command (``code``, ``meaning``)
     │   │   └── CommandFailedError the charger accepted it, then reported failure (``cmt`` 253)
     │   └── CommandNotConfirmedError   accepted, but the status did not show it done in time
+    │   └── PriceFetchError    a price provider (energyzero, Octopus) could not be reached
+    ├── PriceError             price input (a CSV file, a provider's answer) that is not valid
     ├── StoreError             the database could not be opened, migrated or written
     └── MeterError             meter input that could not be read at all
 """
@@ -40,6 +42,8 @@ __all__ = [
     "ConfigError",
     "MeterError",
     "OutputError",
+    "PriceError",
+    "PriceFetchError",
     "RateLimitedError",
     "ServerError",
     "StoreError",
@@ -151,3 +155,11 @@ class StoreError(ZapledgerError):
 
 class MeterError(ZapledgerError):
     """Meter input could not be read at all (one bad telegram or row is counted, not raised)."""
+
+
+class PriceFetchError(ApiError):
+    """A price provider could not be reached or refused the request."""
+
+
+class PriceError(ZapledgerError):
+    """Prices that cannot be used: a bad CSV row, an answer of the wrong shape."""

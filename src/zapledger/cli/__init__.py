@@ -21,6 +21,7 @@ from ..exceptions import (
     CommandNotConfirmedError,
     ConfigError,
     MeterError,
+    PriceError,
     StoreError,
     UsageError,
     ZapledgerError,
@@ -47,6 +48,7 @@ EXIT_CODES: tuple[tuple[type[ZapledgerError], int], ...] = (
     (CommandNotConfirmedError, 7),
     (BadResponseError, 6),
     (MeterError, 6),
+    (PriceError, 6),
     (ApiError, 5),
     (StoreError, 8),
     (ZapledgerError, 1),
@@ -79,7 +81,7 @@ def _root(
     setup_logging(verbose)
 
 
-for _name in ("_core", "_control", "_sync", "_meter", "_report", "_ha"):
+for _name in ("_core", "_control", "_sync", "_meter", "_report", "_ha", "_prices"):
     import_module(f"{__name__}.{_name}").register(app)
 
 

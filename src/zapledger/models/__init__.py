@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         find_gaps,
         parse_history,
     )
+    from ._price import PricePoint
     from ._records import (
         Device,
         MeterReading,
@@ -77,6 +78,7 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
+    "PricePoint": "_price",
     "Gap": "_history",
     "History": "_history",
     "HistoryRecord": "_history",
@@ -143,6 +145,7 @@ __all__ = [
     "Period",
     "PhaseSetting",
     "PlugStatus",
+    "PricePoint",
     "Resolution",
     "SiteStatus",
     "SmartBoost",

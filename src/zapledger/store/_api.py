@@ -17,6 +17,7 @@ from ..models import (
     History,
     HistoryRecord,
     MeterReading,
+    PricePoint,
     Resolution,
     StatusSnapshot,
     ZappiStatus,
@@ -169,3 +170,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def save_pacing_limits(self, account: str, limits: Mapping[str, ServerLimits]) -> None:
         """Keep (insert or replace) learned limits of ``account``'s servers."""
+
+    # prices of dynamic tariffs
+    @abc.abstractmethod
+    def upsert_prices(self, prices: Iterable[PricePoint]) -> int:
+        """Insert or replace prices keyed (tariff, start, duration); rows changed."""
+
+    @abc.abstractmethod
+    def prices(self, tariff: str, start: datetime, end: datetime) -> list[PricePoint]:
+        """Prices of one series whose interval overlaps ``[start, end)``, by start."""
+
+    @abc.abstractmethod
+    def price_series(self) -> list[tuple[str, int]]:
+        """(series name, number of prices) of every stored series."""

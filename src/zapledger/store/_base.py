@@ -44,6 +44,7 @@ from ._convert import (
     utc,
 )
 from ._errors import store_error
+from ._prices import PriceQueries
 from ._schema import (
     HISTORY_COLUMNS,
     HISTORY_TABLES,
@@ -57,7 +58,7 @@ from ._schema import (
 __all__ = ["SqlStore"]
 
 
-class SqlStore(Store):
+class SqlStore(PriceQueries, Store):
     """The shared implementation; subclasses connect and provide the primitives."""
 
     dialect: ClassVar[Dialect]

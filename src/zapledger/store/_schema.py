@@ -250,7 +250,23 @@ _V3 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
+_V4 = Migration(
+    4,
+    "prices of dynamic tariffs",
+    (
+        """CREATE TABLE prices (
+    tariff TEXT NOT NULL,
+    start_ts {bigint} NOT NULL,
+    duration_s INTEGER NOT NULL,
+    micro_per_kwh {bigint} NOT NULL,
+    currency TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (tariff, start_ts, duration_s)
+){clustered}""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 #: Bookkeeping table of the migration runner; created before any numbered step.

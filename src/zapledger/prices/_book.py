@@ -1,0 +1,142 @@
+"""The price of every granule of a UTC range: tariffs in force, time-of-use windows, stored prices.
+
+A granule is the longest step (dividing an hour) on which no price changes: an hour for fixed,
+whole-hour time-of-use and hourly dynamic prices; 30 or 15 minutes otherwise. Local time enters
+here only, through ``localtime.to_local``; an instant no contract or stored price covers has no
+price (None), never 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from ..exceptions import ConfigError
+from ..localtime import parse_tz, to_local
+from ..models import PricePoint
+from ..store import Store
+from ..tariffs import Contract, TariffKind, Tariffs
+
+__all__ = ["HOUR_S", "PriceBook", "price_book"]
+
+HOUR_S = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class PriceBook:
+    """Import and export prices (micro-units per kWh, None = unknown) per granule of a range."""
+
+    tariffs: Tariffs
+    tz: str
+    start: datetime
+    end: datetime
+    granule_s: int
+    import_micro: list[int | None]
+    export_micro: list[int | None]
+    contract_names: list[str | None]
+    _days: dict[date, Contract | None] = field(default_factory=dict)
+
+    @property
+    def currency(self) -> str:
+        return self.tariffs.currency
+
+    def index(self, at: datetime) -> int:
+        """The granule of an instant inside the range."""
+        return int((at - self.start).total_seconds()) // self.granule_s
+
+    def hour(self, at: datetime) -> tuple[list[int | None], list[int | None]]:
+        """Import and export prices of the granules of the UTC hour starting at ``at``."""
+        i = self.index(at)
+        n = HOUR_S // self.granule_s
+        return self.import_micro[i : i + n], self.export_micro[i : i + n]
+
+    def at(self, at: datetime) -> tuple[int | None, int | None, str | None]:
+        """Import price, export price and contract name of the granule holding ``at``."""
+        if not self.start <= at < self.end:
+            return None, None, None
+        i = self.index(at)
+        return self.import_micro[i], self.export_micro[i], self.contract_names[i]
+
+    def contract_on(self, day: date) -> Contract | None:
+        if day not in self._days:
+            self._days[day] = self.tariffs.on(day)
+        return self._days[day]
+
+    def standing_micro(self, day: date) -> int | None:
+        """The standing charge of a local day: None without a contract, 0 when it has none."""
+        contract = self.contract_on(day)
+        if contract is None:
+            return None
+        return contract.standing_micro_per_day or 0
+
+
+def _offset_minutes(tz: str, start: datetime, end: datetime) -> set[int]:
+    """The UTC offsets (in minutes) the zone uses over the range, sampled daily."""
+    zone = parse_tz(tz)
+    offsets = set()
+    at = start
+    while at <= end:
+        off = at.astimezone(zone).utcoffset()
+        offsets.add(int(off.total_seconds()) // 60 if off is not None else 0)
+        at += timedelta(days=1)
+    return offsets
+
+
+def _stored(
+    store: Store, tariffs: Tariffs, start: datetime, end: datetime
+) -> dict[str, list[PricePoint]]:
+    series: dict[str, list[PricePoint]] = {}
+    for c in tariffs.contracts:
+        if c.kind is TariffKind.DYNAMIC and c.prices is not None and c.prices not in series:
+            points = store.prices(c.prices, start, end)
+            wrong = {p.currency for p in points} - {c.currency}
+            if wrong:
+                raise ConfigError(
+                    f"tariff {c.name!r} is in {c.currency} but the stored prices {c.prices!r} "
+                    f"are in {', '.join(sorted(wrong))}"
+                )
+            series[c.prices] = points
+    return series
+
+
+def price_book(
+    store: Store, tariffs: Tariffs, tz: str, start: datetime, end: datetime
+) -> PriceBook:
+    """The prices of ``[start, end)`` (UTC, on the hour grid), from the config and the store."""
+    series = _stored(store, tariffs, start, end)
+    durations = [p.duration_s for points in series.values() for p in points]
+    step = tariffs.granule_minutes(durations)
+    for off in _offset_minutes(tz, start, end):
+        step = math.gcd(step, off % 60) or step
+    granule_s = step * 60
+    n = int((end - start).total_seconds()) // granule_s
+    imp: list[int | None] = [None] * n
+    exp: list[int | None] = [None] * n
+    names: list[str | None] = [None] * n
+    dynamic: dict[str, list[int | None]] = {}
+    for name, points in series.items():
+        slots: list[int | None] = [None] * n
+        for p in sorted(points, key=lambda p: -p.duration_s):  # shorter intervals win
+            a = max(0, int((p.start - start).total_seconds()) // granule_s)
+            b = min(n, -(-int((p.end - start).total_seconds()) // granule_s))
+            for i in range(a, b):
+                slots[i] = p.micro_per_kwh
+        dynamic[name] = slots
+    book = PriceBook(tariffs, tz, start, end, granule_s, imp, exp, names)
+    zone = parse_tz(tz)
+    step_td = timedelta(seconds=granule_s)
+    at = start
+    for i in range(n):
+        local = to_local(at, zone)
+        contract = book.contract_on(local.date())
+        if contract is not None:
+            names[i] = contract.name
+            exp[i] = contract.export_micro
+            if contract.kind is TariffKind.DYNAMIC:
+                spot = dynamic[contract.prices or ""][i]
+                imp[i] = None if spot is None else spot + (contract.import_micro or 0)
+            else:
+                imp[i] = contract.import_at(local.weekday(), local.hour * 60 + local.minute)
+        at += step_td
+    return book
