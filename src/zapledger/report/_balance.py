@@ -9,15 +9,19 @@ in ``docs/formulas.md``.
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..localtime import local_day_window, to_local
 from ..models import Energy, Period, Resolution
 from ..ranges import resolve_range
 from ..store import Store
 from ._series import HOUR, Coverage, HourlySeries, hourly_series, utc_hours
+
+if TYPE_CHECKING:
+    from ..tariffs import Tariffs
+    from ._cost import CostReport
 
 __all__ = [
     "BalanceReport",
@@ -64,12 +68,22 @@ class BalanceReport:
     rows: tuple[PeriodBalance, ...]
     total: PeriodBalance
     notes: tuple[str, ...] = field(default=())
+    #: the cost layer (report/_cost.py), one row per period, when tariffs are configured
+    cost: CostReport | None = None
 
     @property
     def incomplete(self) -> list[PeriodBalance]:
         return [r for r in self.rows if not r.coverage.complete]
 
     def as_dict(self) -> dict[str, Any]:
+        rows = [r.as_dict(self.tz) for r in self.rows]
+        total = self.total.as_dict(self.tz)
+        notes = list(self.notes)
+        if self.cost is not None:
+            for row, cost in zip(rows, self.cost.rows, strict=True):
+                row.update(cost.as_dict())
+            total.update(self.cost.total.as_dict())
+            notes += self.cost.notes
         return {
             "period": self.period.value,
             "tz": self.tz,
@@ -77,9 +91,9 @@ class BalanceReport:
             "to": self.last_day.isoformat(),
             "serial": self.serial,
             "complete": self.total.coverage.complete,
-            "notes": list(self.notes),
-            "rows": [r.as_dict(self.tz) for r in self.rows],
-            "total": self.total.as_dict(self.tz),
+            "notes": notes,
+            "rows": rows,
+            "total": total,
         }
 
 
@@ -170,16 +184,25 @@ def balance(
     period: Period | str = Period.DAY,
     serial: str | None = None,
     now: datetime | None = None,
+    tariffs: Tariffs | None = None,
 ) -> BalanceReport:
     """The balance per ``period`` of the local days ``first_day``..``last_day`` (both included).
 
     ``None`` opens the range as :func:`zapledger.ranges.resolve_range` says: up to today, from
     the period's usual window but not before the first stored record. This is what
-    ``zapledger report`` prints. Reads the store only.
+    ``zapledger report`` prints. With ``tariffs``, each period also carries its cost
+    (:mod:`._cost`). Reads the store only.
     """
     period = Period(period)
     first_day, last_day = resolve_range(
         store, first_day, last_day, tz, serial=serial, period=period, now=now
     )
     series = hourly_series(store, first_day, last_day, tz, serial=serial, now=now)
-    return aggregate(series, period, first_day, last_day, tz, serial=serial)
+    report = aggregate(series, period, first_day, last_day, tz, serial=serial)
+    if tariffs is None:
+        return report
+    from ._cost import cost_report
+
+    spans = [(r.start, r.end) for r in report.rows]
+    cost = cost_report(store, series, spans, period, tz, tariffs, serial=serial)
+    return replace(report, cost=cost)

@@ -1,0 +1,343 @@
+"""What the energy cost and earned: the cost layer joined onto the balance, hour by hour.
+
+Money is exact: an amount is kept as joules × micro-units per kWh (an integer; one currency unit
+is 3.6e12 of them) and becomes a :class:`~decimal.Decimal` at the edge. An hour whose price is
+unknown makes every amount that needs it unknown: the amount keeps its priced part and counts the
+unpriced hours, so each total that includes them says so. The formulas are in docs/formulas.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ..localtime import local_day_window, to_local
+from ..models import Energy, Period, Resolution
+from ..prices import PriceBook, price_book
+from ..store import Store
+from ..tariffs import MICRO, Tariffs
+from ._series import HOUR, HourlySeries, HourSlot, slots_between
+
+__all__ = [
+    "SCALE",
+    "Amount",
+    "Cost",
+    "CostReport",
+    "cost_of_energy",
+    "cost_report",
+    "hour_costs",
+]
+
+J_PER_KWH = 3_600_000
+#: Scaled units (joules × micro-units per kWh) in one unit of currency.
+SCALE = J_PER_KWH * MICRO
+_SIX = Decimal("0.000001")
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    """A sum of money in one currency; with ``unpriced_hours`` > 0 only part of it is known."""
+
+    currency: str
+    scaled: int = 0
+    unpriced_hours: int = 0
+
+    @property
+    def known(self) -> bool:
+        return self.unpriced_hours == 0
+
+    @property
+    def priced_part(self) -> Decimal:
+        """The sum of the priced hours, rounded to 1e-6 of the currency."""
+        return (Decimal(self.scaled) / SCALE).quantize(_SIX)
+
+    @property
+    def value(self) -> Decimal | None:
+        """The amount, or None when some hour of it has no price."""
+        return self.priced_part if self.known else None
+
+    def __add__(self, other: Amount) -> Amount:
+        if self.currency != other.currency and self.currency and other.currency:
+            raise ValueError(f"cannot add {self.currency} and {other.currency}")
+        return Amount(
+            self.currency or other.currency,
+            self.scaled + other.scaled,
+            self.unpriced_hours + other.unpriced_hours,
+        )
+
+    def __neg__(self) -> Amount:
+        return Amount(self.currency, -self.scaled, self.unpriced_hours)
+
+    def __sub__(self, other: Amount) -> Amount:
+        return self + (-other)
+
+    def text(self, places: int = 2) -> str:
+        """``12.34``, or ``12.34+?`` when part of it is unknown (the priced part, then ``+?``)."""
+        shown = f"{self.priced_part:.{places}f}"
+        return shown if self.known else f"{shown}+?"
+
+    def json(self) -> str | None:
+        """The exact decimal as a string (JSON and CSV), None when unknown."""
+        value = self.value
+        return None if value is None else str(value)
+
+
+_FIELDS = (
+    "import_cost",
+    "export_revenue",
+    "standing_charge",
+    "ev_grid_cost",
+    "ev_solar_value",
+    "savings",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """The money of one period. ``net_cost`` = import cost − export revenue + standing charge."""
+
+    currency: str
+    import_cost: Amount
+    export_revenue: Amount
+    standing_charge: Amount
+    ev_grid_cost: Amount
+    ev_solar_value: Amount
+    savings: Amount
+    #: hours priced at the mean price of the hour (prices changed inside it, minutes missing)
+    approximate_hours: int = 0
+
+    @classmethod
+    def zero(cls, currency: str) -> Cost:
+        z = Amount(currency)
+        return cls(currency, z, z, z, z, z, z)
+
+    @property
+    def net_cost(self) -> Amount:
+        return self.import_cost - self.export_revenue + self.standing_charge
+
+    @property
+    def unpriced_hours(self) -> int:
+        """Hours (or, for standing charges, days' hours) without a price in this period."""
+        return max(a.unpriced_hours for a in self.amounts().values())
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            self.currency,
+            self.import_cost + other.import_cost,
+            self.export_revenue + other.export_revenue,
+            self.standing_charge + other.standing_charge,
+            self.ev_grid_cost + other.ev_grid_cost,
+            self.ev_solar_value + other.ev_solar_value,
+            self.savings + other.savings,
+            self.approximate_hours + other.approximate_hours,
+        )
+
+    @classmethod
+    def total(cls, items: Iterable[Cost], currency: str) -> Cost:
+        out = cls.zero(currency)
+        for item in items:
+            out = out + item
+        return out
+
+    def amounts(self) -> dict[str, Amount]:
+        return {f: getattr(self, f) for f in _FIELDS} | {"net_cost": self.net_cost}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            **{name: a.json() for name, a in self.amounts().items()},
+            "cost_complete": self.unpriced_hours == 0,
+            "unpriced_hours": self.unpriced_hours,
+            "approximate_hours": self.approximate_hours,
+        }
+
+
+def _amount(currency: str, prices: Sequence[int | None], weights: Sequence[int]) -> Amount:
+    """Joules per granule (``weights``), each at its granule's price; unknown if one is needed
+    and missing."""
+    scaled = 0
+    for w, p in zip(weights, prices, strict=True):
+        if w == 0:
+            continue
+        if p is None:
+            return Amount(currency, 0, 1)
+        scaled += w * p
+    return Amount(currency, scaled)
+
+
+def cost_of_energy(
+    currency: str,
+    parts: Sequence[Energy],
+    import_prices: Sequence[int | None],
+    export_prices: Sequence[int | None],
+) -> Cost:
+    """The cost of one hour from its energy per price granule (one part per granule)."""
+    imp = [e.import_j for e in parts]
+    exp = [e.export_j for e in parts]
+    boosted = [e.boosted_j for e in parts]
+    diverted = [e.diverted_j for e in parts]
+    self_used = [e.self_consumed_j for e in parts]
+    import_cost = _amount(currency, import_prices, imp)
+    export_revenue = _amount(currency, export_prices, exp)
+    savings = _amount(currency, import_prices, self_used) + export_revenue
+    if savings.unpriced_hours:
+        savings = Amount(currency, savings.scaled, 1)
+    return Cost(
+        currency,
+        import_cost,
+        export_revenue,
+        Amount(currency),
+        _amount(currency, import_prices, boosted),
+        _amount(currency, export_prices, diverted),
+        savings,
+    )
+
+
+def _mean(prices: Sequence[int | None]) -> list[int | None]:
+    if any(p is None for p in prices):
+        return [None]
+    known = [p for p in prices if p is not None]
+    return [sum(known) // len(known)]
+
+
+def hour_costs(
+    store: Store,
+    series: HourlySeries,
+    book: PriceBook,
+    *,
+    serial: str | None = None,
+) -> dict[datetime, Cost]:
+    """The cost of every hour of ``series`` that holds data, by its UTC start.
+
+    An hour whose prices change inside it is priced per granule from its minute records; without
+    all 60 of them it is priced at the mean price of the hour, and counted as approximate.
+    """
+    currency = book.currency
+    per_granule = book.granule_s < 3600
+    split: dict[datetime, list[Energy]] = {}
+    if per_granule:
+        varying = [
+            s.start for s in series.slots if s.counted and len(set(book.hour(s.start)[0])) > 1
+        ]
+        split = _granule_energy(store, varying, book.granule_s, serial)
+    out: dict[datetime, Cost] = {}
+    for slot in series.slots:
+        if not slot.counted:
+            continue
+        imp, exp = book.hour(slot.start)
+        parts = split.get(slot.start)
+        if len(set(imp)) <= 1 and len(set(exp)) <= 1:
+            out[slot.start] = cost_of_energy(currency, [slot.energy], imp[:1], exp[:1])
+        elif parts is not None:
+            out[slot.start] = cost_of_energy(currency, parts, imp, exp)
+        else:
+            cost = cost_of_energy(currency, [slot.energy], _mean(imp), _mean(exp))
+            out[slot.start] = replace(cost, approximate_hours=1)
+    return out
+
+
+def _granule_energy(
+    store: Store, hours: Sequence[datetime], granule_s: int, serial: str | None
+) -> dict[datetime, list[Energy]]:
+    """Energy per granule of the hours whose minutes are all stored (60 per device)."""
+    if not hours:
+        return {}
+    devices = 1 if serial is not None else max(1, len(store.zappi_serials()))
+    n = 3600 // granule_s
+    spans: list[tuple[datetime, datetime]] = []
+    for h in hours:
+        if spans and spans[-1][1] == h:
+            spans[-1] = (spans[-1][0], h + HOUR)
+        else:
+            spans.append((h, h + HOUR))
+    wanted = set(hours)
+    found: dict[datetime, list[Energy]] = {}
+    counts: dict[datetime, int] = {}
+    for a, b in spans:
+        for bucket in store.iter_energy(serial, Resolution.MINUTE, a, b, granule_s):
+            hour = bucket.start.replace(minute=0, second=0)
+            if hour not in wanted:
+                continue
+            parts = found.setdefault(hour, [Energy()] * n)
+            parts[(bucket.start.minute * 60) // granule_s] = bucket.energy
+            counts[hour] = counts.get(hour, 0) + bucket.records
+    return {h: p for h, p in found.items() if counts[h] >= 60 * devices}
+
+
+@dataclass(frozen=True, slots=True)
+class CostReport:
+    """The cost of each period of a balance report (same order), its total and notes."""
+
+    currency: str
+    rows: tuple[Cost, ...]
+    total: Cost
+    notes: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "rows": [r.as_dict() for r in self.rows],
+            "total": self.total.as_dict(),
+            "notes": list(self.notes),
+        }
+
+
+def _standing(book: PriceBook, start: datetime, end: datetime, tz: str) -> Amount:
+    """The standing charges of the local days that start in ``[start, end)``."""
+    total = Amount(book.currency)
+    day = to_local(start, tz).date()
+    while True:
+        a, b = local_day_window(day, tz, Resolution.HOUR)
+        if a >= end:
+            return total
+        if a >= start:
+            micro = book.standing_micro(day)
+            hours = int((b - a).total_seconds()) // 3600
+            total = total + (
+                Amount(book.currency, 0, hours)
+                if micro is None
+                else Amount(book.currency, micro * J_PER_KWH)
+            )
+        day += timedelta(days=1)
+
+
+def cost_report(
+    store: Store,
+    series: HourlySeries,
+    spans: Sequence[tuple[datetime, datetime]],
+    period: Period,
+    tz: str,
+    tariffs: Tariffs,
+    *,
+    serial: str | None = None,
+) -> CostReport:
+    """The cost of each ``[start, end)`` span of ``series`` (the periods of a balance report).
+
+    Days, months and years include the standing charge of their local days; hours do not.
+    """
+    book = price_book(store, tariffs, tz, series.start, series.end)
+    hours = hour_costs(store, series, book, serial=serial)
+    currency = book.currency
+    rows: list[Cost] = []
+    for a, b in spans:
+        chunk: Sequence[HourSlot] = slots_between(series, a, b)
+        cost = Cost.total((hours[s.start] for s in chunk if s.start in hours), currency)
+        if period is not Period.HOUR:
+            cost = replace(cost, standing_charge=_standing(book, a, b, tz))
+        rows.append(cost)
+    total = Cost.total(rows, currency)
+    notes = []
+    if total.unpriced_hours:
+        notes.append(
+            f"{total.unpriced_hours} h without a price: amounts marked +? are the priced part "
+            "only (the cost of those hours is unknown, not 0)"
+        )
+    if total.approximate_hours:
+        notes.append(
+            f"{total.approximate_hours} h priced at the hour's mean price (the price changed "
+            "within the hour and its minute records are incomplete)"
+        )
+    return CostReport(currency, tuple(rows), total, tuple(notes))
