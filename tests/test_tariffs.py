@@ -85,7 +85,10 @@ def test_half_hour_windows_make_half_hour_granules() -> None:
         (("to = 2024-06-30\n", ""), "tariffs overlap"),
         (('import_per_kwh = "0.2450"', 'import_per_kwh = "0.2450001"'), "more than 6 decimals"),
         (('import_per_kwh = "0.2450"', 'import_per_kwh = "cheap"'), "not a number"),
-        (('import_per_kwh = "0.2450"', 'import_pre_kwh = "0.2450"'), "unknown key(s) import_pre_kwh"),
+        (
+            ('import_per_kwh = "0.2450"', 'import_pre_kwh = "0.2450"'),
+            "unknown key(s) import_pre_kwh",
+        ),
         (('kind = "fixed"', 'kind = "flat"'), "kind should be one of"),
         (('start = "00:30"', 'start = "25:00"'), "not a time"),
         (('days = "weekend"', 'days = "sundays"'), "days should be"),

@@ -70,8 +70,10 @@ def report_cmd(
             state.console().print(f"HTML report written to {path}", soft_wrap=True)
             return
         from ..report import balance
+        from ..tariffs import load_tariffs
 
-        report = balance(store, first, last, zone, period=period, serial=serial)
+        tariffs = load_tariffs()
+        report = balance(store, first, last, zone, period=period, serial=serial, tariffs=tariffs)
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
     elif as_csv:
@@ -163,8 +165,44 @@ def _report_table(report: BalanceReport) -> None:
             console.print(f"  {row.label}: {', '.join(row.coverage.problems())}", soft_wrap=True)
         if len(bad) > MAX_PROBLEM_LINES:
             console.print(f"  … and {len(bad) - MAX_PROBLEM_LINES} more")
-    for note in report.notes:
+    if report.cost is not None:
+        _cost_table(report)
+    for note in report.notes + (report.cost.notes if report.cost else ()):
         console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+
+
+_COST_HEADERS = (
+    ("import_cost", "Import\ncost"),
+    ("export_revenue", "Export\nrevenue"),
+    ("standing_charge", "Standing\ncharge"),
+    ("net_cost", "Net\ncost"),
+    ("ev_grid_cost", "EV grid\ncost"),
+    ("ev_solar_value", "EV solar\nvalue"),
+    ("savings", "Solar\nsavings"),
+)
+
+
+def _cost_table(report: BalanceReport) -> None:
+    """The cost layer as its own table, one row per period (docs/formulas.md)."""
+    from rich import box
+    from rich.table import Table
+
+    cost = report.cost
+    assert cost is not None
+    table = Table(
+        title=f"Cost ({cost.currency}); +? = part of it has no price",
+        show_footer=True,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    totals = cost.total.amounts()
+    table.add_column(report.period.value.capitalize(), footer="Total", no_wrap=True)
+    for key, header in _COST_HEADERS:
+        table.add_column(header, justify="right", footer=totals[key].text(), no_wrap=True)
+    for row, c in zip(report.rows, cost.rows, strict=True):
+        amounts = c.amounts()
+        table.add_row(row.label, *(amounts[key].text() for key, _ in _COST_HEADERS))
+    state.console().print(table)
 
 
 # --- chart -----------------------------------------------------------------------------------
@@ -245,6 +283,7 @@ def export_cmd(
 ) -> None:
     """Export stored energy (kWh and J, UTC and local time) as CSV, JSON Lines or Parquet."""
     from ..report import export_rows, write_export
+    from ..tariffs import load_tariffs
 
     if fmt is ExportFormat.PARQUET and out == "-":
         raise typer.BadParameter("Parquet needs a file: give --out FILE", param_hint="--out")
@@ -256,7 +295,9 @@ def export_cmd(
     zone = timezone_name(tz, cfg)
     first, last = optional_day(from_, "--from"), optional_day(to, "--to")
     with open_store(cfg, read_only=True) as store:
-        rows = export_rows(store, first, last, zone, resolution=resolution, serial=serial)
+        rows = export_rows(
+            store, first, last, zone, resolution=resolution, serial=serial, tariffs=load_tariffs()
+        )
         if out == "-":
             count = write_export(rows, fmt, sys.stdout.buffer)
         else:

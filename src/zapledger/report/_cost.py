@@ -156,13 +156,10 @@ class Cost:
 
 
 def _amount(currency: str, prices: Sequence[int | None], weights: Sequence[int]) -> Amount:
-    """Joules per granule (``weights``), each at its granule's price; unknown if one is needed
-    and missing."""
+    """Joules per granule (``weights``), each at its granule's price; unknown if a price is."""
     scaled = 0
     for w, p in zip(weights, prices, strict=True):
-        if w == 0:
-            continue
-        if p is None:
+        if p is None:  # unknown even at 0 J: the hour's cost is unknown, never 0
             return Amount(currency, 0, 1)
         scaled += w * p
     return Amount(currency, scaled)

@@ -10,8 +10,9 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..exceptions import ConfigError
 from ..localtime import local_day_window, to_local
@@ -28,7 +29,12 @@ from ..store import Store
 from ._balance import aggregate
 from ._series import SlotStatus, hourly_series
 
+if TYPE_CHECKING:
+    from ..tariffs import Tariffs
+    from ._cost import Cost
+
 __all__ = [
+    "COST_COLUMNS",
     "ENERGY_COLUMNS",
     "EXPORT_COLUMNS",
     "export_rows",
@@ -62,6 +68,17 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     *(f"{c}_j" for c in ENERGY_COLUMNS),
     *(f"{c}_kwh" for c in ENERGY_COLUMNS),
 )
+#: Money columns (appended): exact decimals as text, empty when unknown or without tariffs.
+COST_COLUMNS = (
+    "import_cost",
+    "export_revenue",
+    "standing_charge",
+    "net_cost",
+    "ev_grid_cost",
+    "ev_solar_value",
+    "savings",
+)
+EXPORT_COLUMNS += ("currency", *COST_COLUMNS, "cost_complete")
 BATCH_ROWS = 50_000
 _MINUTE = timedelta(minutes=1)
 _HOUR = timedelta(hours=1)
@@ -82,6 +99,7 @@ def _row(
     records: int,
     complete: bool,
     energy: Energy,
+    cost: Cost | None = None,
 ) -> dict[str, Any]:
     joules = (
         energy.import_j,
@@ -109,6 +127,11 @@ def _row(
         row[f"{name}_j"] = value
     for name, value in zip(ENERGY_COLUMNS, joules, strict=True):
         row[f"{name}_kwh"] = joules_to_kwh(value)
+    row["currency"] = cost.currency if cost is not None else None
+    amounts = cost.amounts() if cost is not None else {}
+    for name in COST_COLUMNS:
+        row[name] = amounts[name].json() if name in amounts else None
+    row["cost_complete"] = cost.unpriced_hours == 0 if cost is not None else None
     return row
 
 
@@ -121,17 +144,20 @@ def export_rows(
     resolution: ExportResolution | str = ExportResolution.HOUR,
     serial: str | None = None,
     now: datetime | None = None,
+    tariffs: Tariffs | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Rows of the local days ``first_day``..``last_day``; timestamps as aware UTC datetimes.
 
     minute: the stored minute records (summed over devices when ``serial`` is None); hour: the
     report's hours (hourly record, else the minute sum), hours without data left out; day: every
     local day, with ``complete`` false where hours are missing, partial or not final. An open
-    range is filled in as for a day report (:func:`zapledger.ranges.resolve_range`).
+    range is filled in as for a day report (:func:`zapledger.ranges.resolve_range`). With
+    ``tariffs``, the cost columns are filled (report/_cost.py); a minute is priced at its own
+    price, a day includes its standing charge.
     """
     res = ExportResolution(resolution)
     first_day, last_day = resolve_range(store, first_day, last_day, tz, serial=serial, now=now)
-    return _rows(store, first_day, last_day, tz, res, serial, now)
+    return _rows(store, first_day, last_day, tz, res, serial, now, tariffs)
 
 
 def _rows(
@@ -142,10 +168,19 @@ def _rows(
     res: ExportResolution,
     serial: str | None,
     now: datetime | None,
+    tariffs: Tariffs | None = None,
 ) -> Iterator[dict[str, Any]]:
+    from ._cost import cost_of_energy, cost_report, hour_costs
+
     if res is ExportResolution.MINUTE:
         start = local_day_window(first_day, tz, Resolution.MINUTE)[0]
         end = local_day_window(last_day, tz, Resolution.MINUTE)[1]
+        book = None
+        if tariffs is not None:
+            from ..prices import price_book
+
+            hours = local_day_window(first_day, tz)[0], local_day_window(last_day, tz)[1]
+            book = price_book(store, tariffs, tz, *hours)
         devices = 1
         if serial is None:
             devices = max(1, len(store.zappi_serials()))
@@ -154,6 +189,10 @@ def _rows(
         while at < end:  # a week per query keeps memory flat over years of minutes
             upto = min(end, at + _CHUNK)
             for r in store.iter_energy(serial, Resolution.MINUTE, at, upto, step):
+                cost = None
+                if book is not None:
+                    imp, exp, _ = book.at(r.start)
+                    cost = cost_of_energy(book.currency, [r.energy], [imp], [exp])
                 yield _row(
                     r.start,
                     r.start + _MINUTE,
@@ -164,10 +203,17 @@ def _rows(
                     r.records,
                     r.records >= devices,
                     r.energy,
+                    cost,
                 )
             at = upto
         return
     series = hourly_series(store, first_day, last_day, tz, serial=serial, now=now)
+    costs: dict[datetime, Cost] = {}
+    if tariffs is not None and res is ExportResolution.HOUR:
+        from ..prices import price_book
+
+        book = price_book(store, tariffs, tz, series.start, series.end)
+        costs = hour_costs(store, series, book, serial=serial)
     if res is ExportResolution.HOUR:
         for s in series.slots:
             if s.counted:
@@ -181,10 +227,16 @@ def _rows(
                     s.records,
                     s.complete,
                     s.energy,
+                    costs.get(s.start),
                 )
         return
     report = aggregate(series, Period.DAY, first_day, last_day, tz, serial=serial)
-    for p in report.rows:
+    day_costs: list[Cost | None] = [None] * len(report.rows)
+    if tariffs is not None:
+        spans = [(p.start, p.end) for p in report.rows]
+        found = cost_report(store, series, spans, Period.DAY, tz, tariffs, serial=serial)
+        day_costs = list(found.rows)
+    for p, day_cost in zip(report.rows, day_costs, strict=True):
         cov = p.coverage
         sources = [
             name
@@ -195,7 +247,9 @@ def _rows(
             if n
         ]
         source = "mixed" if len(sources) > 1 else (sources[0] if sources else "none")
-        yield _row(p.start, p.end, tz, res, serial, source, cov.records, cov.complete, p.energy)
+        yield _row(
+            p.start, p.end, tz, res, serial, source, cov.records, cov.complete, p.energy, day_cost
+        )
 
 
 def _text_rows(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -213,6 +267,8 @@ def _write_csv(rows: Iterator[dict[str, Any]], out: IO[bytes]) -> int:
         n = 0
         for row in _text_rows(rows):
             row["complete"] = "true" if row["complete"] else "false"
+            if row["cost_complete"] is not None:
+                row["cost_complete"] = "true" if row["cost_complete"] else "false"
             writer.writerow(row)
             n += 1
         text.flush()
@@ -256,6 +312,9 @@ def _parquet_schema() -> Any:
     ]
     fields += [pa.field(f"{c}_j", pa.int64(), nullable=False) for c in ENERGY_COLUMNS]
     fields += [pa.field(f"{c}_kwh", pa.float64(), nullable=False) for c in ENERGY_COLUMNS]
+    fields.append(pa.field("currency", pa.string()))
+    fields += [pa.field(c, pa.decimal128(24, 6)) for c in COST_COLUMNS]
+    fields.append(pa.field("cost_complete", pa.bool_()))
     return pa.schema(fields)
 
 
@@ -272,6 +331,9 @@ def _write_parquet(rows: Iterator[dict[str, Any]], out: IO[bytes] | Path) -> int
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
         batch: list[dict[str, Any]] = []
         for row in rows:
+            for name in COST_COLUMNS:
+                if row[name] is not None:
+                    row[name] = Decimal(row[name])
             batch.append(row)
             if len(batch) >= BATCH_ROWS:
                 writer.write_table(pa.Table.from_pylist(batch, schema=schema))
