@@ -162,9 +162,9 @@ async def test_energyzero_prices_from_a_recorded_answer_are_stored_all_in() -> N
 async def test_energyzero_failure_is_a_fetch_error() -> None:
     from zapledger.exceptions import PriceFetchError
 
+    day, failing = date(2024, 3, 31), RecordedSession(None, 503)
     with open_store("sqlite:///:memory:") as store, pytest.raises(PriceFetchError, match="energy"):
-        day = date(2024, 3, 31)
-        await fetch_prices(store, "energyzero", day, day, session=RecordedSession(None, 503))
+        await fetch_prices(store, "energyzero", day, day, session=failing)
 
 
 class RecordedOctopus:
@@ -215,7 +215,7 @@ async def test_octopus_without_its_library_says_what_to_install() -> None:
     try:
         import aiooctopusenergy  # noqa: F401
     except ImportError:
-        with open_store("sqlite:///:memory:") as store, pytest.raises(ConfigError, match="3.12"):
+        with open_store("sqlite:///:memory:") as store, pytest.raises(ConfigError, match=r"3\.12"):
             await fetch_prices(store, "octopus", date(2024, 3, 31), date(2024, 3, 31))
 
 

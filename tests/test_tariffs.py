@@ -108,7 +108,10 @@ def test_mistakes_are_config_errors(change: tuple[str, str], message: str) -> No
 def test_fixed_needs_a_price_and_tou_needs_windows() -> None:
     with pytest.raises(ConfigError, match="needs import_per_kwh"):
         tariffs_of(CONFIG.replace('import_per_kwh = "0.2450"\n', ""))
-    bare = '[tariffs]\n[[tariffs.contracts]]\nkind = "time-of-use"\nfrom = 2024-01-01\ncurrency = "EUR"\n'
+    bare = (
+        '[tariffs]\n[[tariffs.contracts]]\nkind = "time-of-use"\nfrom = 2024-01-01\n'
+        'currency = "EUR"\n'
+    )
     with pytest.raises(ConfigError, match="list of windows"):
         tariffs_of(bare)
 
