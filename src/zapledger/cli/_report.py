@@ -63,9 +63,17 @@ def report_cmd(
     with open_store(cfg, read_only=True) as store:
         if html is not None:
             from ..report import write_html_report
+            from ..tariffs import load_tariffs
 
             path = write_html_report(
-                store, first, last, zone, out_dir=html, serial=serial, force=force
+                store,
+                first,
+                last,
+                zone,
+                out_dir=html,
+                serial=serial,
+                force=force,
+                tariffs=load_tariffs(),
             )
             state.console().print(f"HTML report written to {path}", soft_wrap=True)
             return

@@ -30,6 +30,7 @@ from ._series import (
 
 if TYPE_CHECKING:
     from ..store import Store
+    from ..tariffs import Tariffs
 
 __all__ = [
     "EXPORT_COLUMNS",
@@ -66,13 +67,23 @@ def write_html_report(
     serial: str | None = None,
     now: datetime | None = None,
     force: bool = False,
+    tariffs: Tariffs | None = None,
 ) -> Path:
     """Write the self-contained HTML report of the local days ``first_day``..``last_day``; an
-    existing page is refused (OutputError) unless ``force``."""
+    existing page is refused (OutputError) unless ``force``. With ``tariffs`` it has a cost
+    section."""
     from ._html import write_html_report as _write
 
     return _write(
-        store, first_day, last_day, tz, out_dir=out_dir, serial=serial, now=now, force=force
+        store,
+        first_day,
+        last_day,
+        tz,
+        out_dir=out_dir,
+        serial=serial,
+        now=now,
+        force=force,
+        tariffs=tariffs,
     )
 
 

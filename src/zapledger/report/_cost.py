@@ -39,15 +39,18 @@ _SIX = Decimal("0.000001")
 
 @dataclass(frozen=True, slots=True)
 class Amount:
-    """A sum of money in one currency; with ``unpriced_hours`` > 0 only part of it is known."""
+    """A sum of money in one currency; with ``unpriced`` > 0 only part of it is known.
+
+    ``unpriced`` counts the intervals without a price: hours in reports, minutes in sessions.
+    """
 
     currency: str
     scaled: int = 0
-    unpriced_hours: int = 0
+    unpriced: int = 0
 
     @property
     def known(self) -> bool:
-        return self.unpriced_hours == 0
+        return self.unpriced == 0
 
     @property
     def priced_part(self) -> Decimal:
@@ -65,11 +68,11 @@ class Amount:
         return Amount(
             self.currency or other.currency,
             self.scaled + other.scaled,
-            self.unpriced_hours + other.unpriced_hours,
+            self.unpriced + other.unpriced,
         )
 
     def __neg__(self) -> Amount:
-        return Amount(self.currency, -self.scaled, self.unpriced_hours)
+        return Amount(self.currency, -self.scaled, self.unpriced)
 
     def __sub__(self, other: Amount) -> Amount:
         return self + (-other)
@@ -121,7 +124,7 @@ class Cost:
     @property
     def unpriced_hours(self) -> int:
         """Hours (or, for standing charges, days' hours) without a price in this period."""
-        return max(a.unpriced_hours for a in self.amounts().values())
+        return max(a.unpriced for a in self.amounts().values())
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(
@@ -180,7 +183,7 @@ def cost_of_energy(
     import_cost = _amount(currency, import_prices, imp)
     export_revenue = _amount(currency, export_prices, exp)
     savings = _amount(currency, import_prices, self_used) + export_revenue
-    if savings.unpriced_hours:
+    if savings.unpriced:
         savings = Amount(currency, savings.scaled, 1)
     return Cost(
         currency,

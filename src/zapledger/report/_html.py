@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..models import Period, joules_to_kwh
@@ -22,6 +22,9 @@ from ..store import Store
 from ._balance import BalanceReport, aggregate
 from ._charts import Chart, day_chart, days_chart, months_chart, profile_chart, years_chart
 from ._series import HourlySeries, SlotStatus, hourly_series
+
+if TYPE_CHECKING:
+    from ..tariffs import Tariffs
 
 __all__ = ["ReportPage", "build_report_page", "render_html", "write_html_report"]
 
@@ -108,8 +111,10 @@ def build_report_page(
     *,
     serial: str | None = None,
     now: datetime | None = None,
+    tariffs: Tariffs | None = None,
 ) -> ReportPage:
-    """Compute the tables and charts of the page from the store (one series of hours)."""
+    """Compute the tables and charts of the page from the store (one series of hours); with
+    ``tariffs``, the cost section and its chart too."""
     now = now or datetime.now(UTC)
     first_day, last_day = resolve_range(store, first_day, last_day, tz, serial=serial, now=now)
     series = hourly_series(store, first_day, last_day, tz, serial=serial, now=now)
@@ -119,15 +124,43 @@ def build_report_page(
     for slot in series.slots:
         by_source[slot.status.value] += 1
     recon, recon_note, recon_chart = _reconciliation(store, serial, first_day, last_day, tz)
+    charts = _charts(series, first_day, last_day, tz)
+    if tariffs is not None:
+        report, cost_chart = _with_cost(store, series, report, tz, tariffs, serial)
+        charts.append(cost_chart)
     return ReportPage(
         report,
         by_source,
-        tuple(_charts(series, first_day, last_day, tz)),
+        tuple(charts),
         recon,
         recon_note,
         now,
         recon_chart,
     )
+
+
+def _with_cost(
+    store: Store,
+    series: HourlySeries,
+    report: BalanceReport,
+    tz: str,
+    tariffs: Tariffs,
+    serial: str | None,
+) -> tuple[BalanceReport, Chart]:
+    """The report with its cost layer, and the chart of cost per period."""
+    from dataclasses import replace
+
+    from ._cost import cost_report
+    from ._cost_chart import cost_chart
+
+    spans = [(r.start, r.end) for r in report.rows]
+    cost = cost_report(store, series, spans, report.period, tz, tariffs, serial=serial)
+    what = report.period.value
+    title = f"Cost per {what} ({cost.currency}), {report.first_day} to {report.last_day}"
+    labels = [r.label[8:] if what == "day" else r.label for r in report.rows]
+    name = f"cost-{report.first_day.isoformat()}-{report.last_day.isoformat()}"
+    chart = cost_chart(name, title, report.rows, cost.rows, labels)
+    return replace(report, cost=cost), chart
 
 
 def _kwh(value_j: int) -> str:
@@ -268,6 +301,15 @@ def render_html(page: ReportPage) -> str:
             else None
         ),
         generated=page.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        cost_keys=(
+            "import_cost",
+            "export_revenue",
+            "standing_charge",
+            "net_cost",
+            "ev_grid_cost",
+            "ev_solar_value",
+            "savings",
+        ),
         version=__version__,
     )
 
@@ -282,6 +324,7 @@ def write_html_report(
     serial: str | None = None,
     now: datetime | None = None,
     force: bool = False,
+    tariffs: Tariffs | None = None,
 ) -> Path:
     """Write the report of the local days ``first_day``..``last_day`` into ``out_dir``.
 
@@ -290,7 +333,9 @@ def write_html_report(
     """
     from ..outputs import claim, output_file, prepare_dir
 
-    page = build_report_page(store, first_day, last_day, tz, serial=serial, now=now)
+    page = build_report_page(
+        store, first_day, last_day, tz, serial=serial, now=now, tariffs=tariffs
+    )
     start, end = page.report.first_day, page.report.last_day
     folder = Path(out_dir)
     path = folder / f"report-{start.isoformat()}_{end.isoformat()}.html"
