@@ -8,6 +8,7 @@ unpriced hours, so each total that includes them says so. The formulas are in do
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -19,13 +20,14 @@ from ..models import Energy, Period, Resolution
 from ..prices import PriceBook, price_book
 from ..store import Store
 from ..tariffs import MICRO, Tariffs
-from ._series import HOUR, HourlySeries, HourSlot, slots_between
+from ._series import HOUR, HourlySeries
 
 __all__ = [
     "SCALE",
     "Amount",
     "Cost",
     "CostReport",
+    "HourCosts",
     "cost_of_energy",
     "cost_report",
     "hour_costs",
@@ -158,42 +160,16 @@ class Cost:
         }
 
 
-def _amount(currency: str, prices: Sequence[int | None], weights: Sequence[int]) -> Amount:
-    """Joules per granule (``weights``), each at its granule's price; unknown if a price is."""
-    scaled = 0
-    for w, p in zip(weights, prices, strict=True):
-        if p is None:  # unknown even at 0 J: the hour's cost is unknown, never 0
-            return Amount(currency, 0, 1)
-        scaled += w * p
-    return Amount(currency, scaled)
-
-
 def cost_of_energy(
     currency: str,
     parts: Sequence[Energy],
     import_prices: Sequence[int | None],
     export_prices: Sequence[int | None],
 ) -> Cost:
-    """The cost of one hour from its energy per price granule (one part per granule)."""
-    imp = [e.import_j for e in parts]
-    exp = [e.export_j for e in parts]
-    boosted = [e.boosted_j for e in parts]
-    diverted = [e.diverted_j for e in parts]
-    self_used = [e.self_consumed_j for e in parts]
-    import_cost = _amount(currency, import_prices, imp)
-    export_revenue = _amount(currency, export_prices, exp)
-    savings = _amount(currency, import_prices, self_used) + export_revenue
-    if savings.unpriced:
-        savings = Amount(currency, savings.scaled, 1)
-    return Cost(
-        currency,
-        import_cost,
-        export_revenue,
-        Amount(currency),
-        _amount(currency, import_prices, boosted),
-        _amount(currency, export_prices, diverted),
-        savings,
-    )
+    """The cost of one interval from its energy per price granule (one part per granule)."""
+    vals, unknown = _hour_values(parts, import_prices, export_prices)
+    ic, er, eg, es, sv = (Amount(currency, v, u) for v, u in zip(vals, unknown, strict=True))
+    return Cost(currency, ic, er, Amount(currency), eg, es, sv)
 
 
 def _mean(prices: Sequence[int | None]) -> list[int | None]:
@@ -203,40 +179,108 @@ def _mean(prices: Sequence[int | None]) -> list[int | None]:
     return [sum(known) // len(known)]
 
 
+#: The amounts an hour has (no standing charge), in the order of :class:`HourCosts` columns.
+_HOURLY = ("import_cost", "export_revenue", "ev_grid_cost", "ev_solar_value", "savings")
+
+
+def _hour_values(
+    parts: Sequence[Energy], imp: Sequence[int | None], exp: Sequence[int | None]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Scaled amounts of one hour (order of ``_HOURLY``) and 1 where a price is missing."""
+    ic = er = eg = es = sv = 0
+    no_imp = any(p is None for p in imp)
+    no_exp = any(p is None for p in exp)
+    for e, p, q in zip(parts, imp, exp, strict=True):
+        if p is not None:
+            ic += e.import_j * p
+            eg += e.boosted_j * p
+            sv += (e.generation_j - e.export_j) * p
+        if q is not None:
+            er += e.export_j * q
+            es += e.diverted_j * q
+            sv += e.export_j * q
+    if no_imp:
+        ic = eg = 0
+    if no_exp:
+        er = es = 0
+    if no_imp or no_exp:
+        sv = 0
+    return (ic, er, eg, es, sv), (no_imp, no_exp, no_imp, no_exp, no_imp or no_exp)
+
+
+@dataclass(frozen=True, slots=True)
+class HourCosts:
+    """The cost of every hour with data, as columns of exact integers (fast to slice and sum)."""
+
+    currency: str
+    starts: list[datetime]
+    values: tuple[list[int], ...]
+    unpriced: tuple[list[int], ...]
+    approximate: list[int]
+
+    def _cost(self, i: int, j: int) -> Cost:
+        c = self.currency
+        amounts = [
+            Amount(c, sum(v[i:j]), sum(u[i:j]))
+            for v, u in zip(self.values, self.unpriced, strict=True)
+        ]
+        ic, er, eg, es, sv = amounts
+        return Cost(c, ic, er, Amount(c), eg, es, sv, sum(self.approximate[i:j]))
+
+    def between(self, start: datetime, end: datetime) -> Cost:
+        """The summed cost of the hours that start in ``[start, end)``."""
+        i = bisect_left(self.starts, start)
+        return self._cost(i, bisect_left(self.starts, end, lo=i))
+
+    def at(self, start: datetime) -> Cost | None:
+        """The cost of the hour starting at ``start``; None when it holds no data."""
+        i = bisect_left(self.starts, start)
+        if i < len(self.starts) and self.starts[i] == start:
+            return self._cost(i, i + 1)
+        return None
+
+
 def hour_costs(
     store: Store,
     series: HourlySeries,
     book: PriceBook,
     *,
     serial: str | None = None,
-) -> dict[datetime, Cost]:
-    """The cost of every hour of ``series`` that holds data, by its UTC start.
+) -> HourCosts:
+    """The cost of every hour of ``series`` that holds data.
 
     An hour whose prices change inside it is priced per granule from its minute records; without
     all 60 of them it is priced at the mean price of the hour, and counted as approximate.
     """
-    currency = book.currency
-    per_granule = book.granule_s < 3600
     split: dict[datetime, list[Energy]] = {}
-    if per_granule:
+    if book.granule_s < 3600:
         varying = [
             s.start for s in series.slots if s.counted and len(set(book.hour(s.start)[0])) > 1
         ]
         split = _granule_energy(store, varying, book.granule_s, serial)
-    out: dict[datetime, Cost] = {}
+    starts: list[datetime] = []
+    values: tuple[list[int], ...] = tuple([] for _ in _HOURLY)
+    unpriced: tuple[list[int], ...] = tuple([] for _ in _HOURLY)
+    approximate: list[int] = []
     for slot in series.slots:
         if not slot.counted:
             continue
         imp, exp = book.hour(slot.start)
-        parts = split.get(slot.start)
+        approx = 0
         if len(set(imp)) <= 1 and len(set(exp)) <= 1:
-            out[slot.start] = cost_of_energy(currency, [slot.energy], imp[:1], exp[:1])
-        elif parts is not None:
-            out[slot.start] = cost_of_energy(currency, parts, imp, exp)
+            vals, unknown = _hour_values((slot.energy,), imp[:1], exp[:1])
+        elif slot.start in split:
+            vals, unknown = _hour_values(split[slot.start], imp, exp)
         else:
-            cost = cost_of_energy(currency, [slot.energy], _mean(imp), _mean(exp))
-            out[slot.start] = replace(cost, approximate_hours=1)
-    return out
+            vals, unknown = _hour_values((slot.energy,), _mean(imp), _mean(exp))
+            approx = 1
+        starts.append(slot.start)
+        for column, v in zip(values, vals, strict=True):
+            column.append(v)
+        for column, u in zip(unpriced, unknown, strict=True):
+            column.append(u)
+        approximate.append(approx)
+    return HourCosts(book.currency, starts, values, unpriced, approximate)
 
 
 def _granule_energy(
@@ -323,8 +367,7 @@ def cost_report(
     currency = book.currency
     rows: list[Cost] = []
     for a, b in spans:
-        chunk: Sequence[HourSlot] = slots_between(series, a, b)
-        cost = Cost.total((hours[s.start] for s in chunk if s.start in hours), currency)
+        cost = hours.between(a, b)
         if period is not Period.HOUR:
             cost = replace(cost, standing_charge=_standing(book, a, b, tz))
         rows.append(cost)

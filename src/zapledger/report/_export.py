@@ -31,7 +31,7 @@ from ._series import SlotStatus, hourly_series
 
 if TYPE_CHECKING:
     from ..tariffs import Tariffs
-    from ._cost import Cost
+    from ._cost import Cost, HourCosts
 
 __all__ = [
     "COST_COLUMNS",
@@ -208,7 +208,7 @@ def _rows(
             at = upto
         return
     series = hourly_series(store, first_day, last_day, tz, serial=serial, now=now)
-    costs: dict[datetime, Cost] = {}
+    costs: HourCosts | None = None
     if tariffs is not None and res is ExportResolution.HOUR:
         from ..prices import price_book
 
@@ -227,7 +227,7 @@ def _rows(
                     s.records,
                     s.complete,
                     s.energy,
-                    costs.get(s.start),
+                    costs.at(s.start) if costs is not None else None,
                 )
         return
     report = aggregate(series, Period.DAY, first_day, last_day, tz, serial=serial)
