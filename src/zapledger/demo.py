@@ -17,10 +17,12 @@ from .localtime import local_day_window
 if TYPE_CHECKING:
     from .meters import ReadStats
     from .reconciliation import ReconcileReport
+    from .report import BalanceReport
     from .simulator.meterdata import TruthSource
     from .store import Store
+    from .tariffs import Tariffs
 
-__all__ = ["DemoMeters", "demo_meters"]
+__all__ = ["DEMO_TARIFFS", "DemoCost", "DemoMeters", "demo_cost", "demo_meters"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +61,88 @@ def demo_meters(
     report = reconcile_summary(store, first_day, last_day, tz, serial=serial)
     chart = render_chart(report, out_dir / "reconcile.png", force=True)  # the demo's own folder
     return DemoMeters(imports, report, chart, out_dir)
+
+
+#: The demo's two contracts, one per site: a time-of-use tariff and a dynamic one (docs/tariffs.md).
+DEMO_TARIFFS = {
+    "time-of-use": """
+[[contracts]]
+name = "Night saver (T1 00:30-04:30)"
+kind = "time-of-use"
+currency = "GBP"
+from = 2000-01-01
+import_per_kwh = "0.30"
+export_per_kwh = "0.15"
+standing_charge_per_day = "0.53"
+windows = [
+  { name = "T1", days = "all", start = "00:30", end = "04:30", import_per_kwh = "0.085" },
+  { name = "weekend", days = "weekend", start = "10:00", end = "16:00", import_per_kwh = "0.22" },
+]
+""",
+    "dynamic": """
+[[contracts]]
+name = "Day-ahead (demo prices)"
+kind = "dynamic"
+currency = "GBP"
+from = 2000-01-01
+prices = "demo-day-ahead"
+markup_per_kwh = "0.02"
+export_per_kwh = "0.05"
+standing_charge_per_day = "0.45"
+""",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoCost:
+    """The demo month priced under each demo tariff (reports by day, with their cost layer)."""
+
+    tariffs: dict[str, Tariffs]
+    reports: dict[str, BalanceReport]
+    prices_csv: Path
+
+
+def _demo_price_csv(first: date, last: date, tz: str, path: Path) -> Path:
+    """Half-hourly day-ahead prices of a made-up market (cheap nights, dear evenings), as a CSV
+    in the documented format, so the demo imports them like a user's file."""
+    import math
+
+    start = local_day_window(first, tz)[0] - timedelta(days=1)
+    end = local_day_window(last, tz)[1] + timedelta(days=1)
+    lines = ["start,minutes,price_per_kwh,currency"]
+    at = start
+    while at < end:
+        hour = at.hour + at.minute / 60
+        price = 0.18 + 0.10 * math.sin(math.pi * (hour - 10) / 12) - 0.06 * (1 <= hour < 5)
+        stamp = at.isoformat().replace("+00:00", "Z")
+        lines.append(f"{stamp},30,{price:.4f},GBP")
+        at += timedelta(minutes=30)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def demo_cost(
+    store: Store,
+    first_day: date,
+    last_day: date,
+    tz: str,
+    *,
+    out_dir: Path,
+    serial: str | None = None,
+) -> DemoCost:
+    """Import the demo's day-ahead prices and price the stored month under both demo tariffs."""
+    import tomllib
+
+    from .prices import import_price_csv
+    from .report import balance
+    from .tariffs import parse_tariffs
+
+    csv_path = _demo_price_csv(first_day, last_day, tz, out_dir / "day-ahead-prices.csv")
+    import_price_csv(store, csv_path, "demo-day-ahead")
+    tariffs = {k: parse_tariffs(tomllib.loads(v)) for k, v in DEMO_TARIFFS.items()}
+    reports = {
+        k: balance(store, first_day, last_day, tz, period="day", serial=serial, tariffs=t)
+        for k, t in tariffs.items()
+    }
+    return DemoCost(tariffs, reports, csv_path)

@@ -15,6 +15,7 @@ from ._common import run_async
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..demo import DemoCost
     from ..store import Store
 
 DEMO_HUB = "10088888"
@@ -24,7 +25,7 @@ DEMO_KEY = "demo-api-key"
 def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
     """Start the simulator in-process and show what zapledger does with it."""
     from ..client import Client
-    from ..demo import demo_meters
+    from ..demo import demo_cost, demo_meters
     from ..localtime import to_local
     from ..models import Resolution
     from ..report import write_html_report
@@ -69,6 +70,9 @@ def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
             store, first, last, tz, household=sim.household, out_dir=out / "meters", serial=serial
         )
         print_demo_meters(console, meters)
+        console.rule("What it cost: the month under a time-of-use and a dynamic tariff")
+        cost = demo_cost(store, first, last, tz, out_dir=out, serial=serial)
+        _print_cost(console, cost)
         console.rule("HTML report")
         page = write_html_report(store, first, last, tz, out_dir=out, serial=serial, force=True)
     console.print(f"HTML report of the demo month: [bold]{page.resolve()}[/]")
@@ -91,5 +95,36 @@ def _print_stored(console: Console, store: Store, serial: str, first: date, last
             f"{store.count_history(serial, resolution):,}",
             str(sum(1 for s in states if s.final)),
             str(sum(1 for s in states if s.missing)),
+        )
+    console.print(table)
+
+
+def _print_cost(console: Console, cost: DemoCost) -> None:
+    from rich.table import Table
+
+    names = "; ".join(f"{k}: {t.contracts[0].name}" for k, t in cost.tariffs.items())
+    table = Table(
+        title=f"Cost of the demo days ({names}; prices imported from {cost.prices_csv.name})"
+    )
+    table.add_column("Tariff", no_wrap=True)
+    for header in ("Import", "Export", "Standing", "Net", "EV grid", "EV solar", "Savings"):
+        table.add_column(header, justify="right")
+    for kind, report in cost.reports.items():
+        assert report.cost is not None
+        total = report.cost.total
+        table.add_row(
+            f"{kind} ({total.currency})",
+            *(
+                a.text()
+                for a in (
+                    total.import_cost,
+                    total.export_revenue,
+                    total.standing_charge,
+                    total.net_cost,
+                    total.ev_grid_cost,
+                    total.ev_solar_value,
+                    total.savings,
+                )
+            ),
         )
     console.print(table)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from ..exceptions import ConfigError
-from ..localtime import parse_tz, to_local
+from ..localtime import parse_tz
 from ..models import PricePoint
 from ..store import Store
 from ..tariffs import Contract, TariffKind, Tariffs
@@ -117,26 +118,74 @@ def price_book(
     dynamic: dict[str, list[int | None]] = {}
     for name, points in series.items():
         slots: list[int | None] = [None] * n
+        origin = int(start.timestamp())
         for p in sorted(points, key=lambda p: -p.duration_s):  # shorter intervals win
-            a = max(0, int((p.start - start).total_seconds()) // granule_s)
-            b = min(n, -(-int((p.end - start).total_seconds()) // granule_s))
-            for i in range(a, b):
-                slots[i] = p.micro_per_kwh
+            offset = int(p.start.timestamp()) - origin
+            a = max(0, offset // granule_s)
+            b = min(n, -(-(offset + p.duration_s) // granule_s))
+            if b - a == 1:
+                slots[a] = p.micro_per_kwh
+            else:
+                slots[a:b] = [p.micro_per_kwh] * max(0, b - a)
         dynamic[name] = slots
     book = PriceBook(tariffs, tz, start, end, granule_s, imp, exp, names)
-    zone = parse_tz(tz)
-    step_td = timedelta(seconds=granule_s)
-    at = start
-    for i in range(n):
-        local = to_local(at, zone)
-        contract = book.contract_on(local.date())
-        if contract is not None:
-            names[i] = contract.name
-            exp[i] = contract.export_micro
-            if contract.kind is TariffKind.DYNAMIC:
-                spot = dynamic[contract.prices or ""][i]
-                imp[i] = None if spot is None else spot + (contract.import_micro or 0)
-            else:
-                imp[i] = contract.import_at(local.weekday(), local.hour * 60 + local.minute)
-        at += step_td
+    _fill(book, dynamic)
     return book
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _offsets(zone: ZoneInfo, start: datetime, hours: int) -> list[int]:
+    """The UTC offset (seconds) of each UTC hour of the range: one conversion per UTC day, and
+    one per hour only on days whose offset changes (zones change on whole hours, or half)."""
+    out: list[int] = []
+    day = timedelta(days=1)
+
+    def offset(at: datetime) -> int:
+        off = at.astimezone(zone).utcoffset()
+        return int(off.total_seconds()) if off is not None else 0
+
+    at = start
+    while len(out) < hours:
+        now, then = offset(at), offset(at + day)
+        if now == then:
+            out += [now] * 24
+        else:
+            out += [offset(at + timedelta(hours=h)) for h in range(24)]
+        at += day
+    return out[:hours]
+
+
+def _fill(book: PriceBook, dynamic: dict[str, list[int | None]]) -> None:
+    """Each granule's contract and prices, by integer arithmetic on local epoch seconds."""
+    g = book.granule_s
+    per_hour = HOUR_S // g
+    n = len(book.import_micro)
+    offsets = _offsets(parse_tz(book.tz), book.start, -(-n // per_hour))
+    base = int(book.start.timestamp())
+    contracts: dict[int, Contract | None] = {}
+    memo: dict[tuple[int, int, int], int | None] = {}
+    imp, exp, names = book.import_micro, book.export_micro, book.contract_names
+    for i in range(n):
+        local_s = base + i * g + offsets[i // per_hour]
+        day_number = local_s // 86400
+        if day_number in contracts:
+            contract = contracts[day_number]
+        else:
+            contract = book.contract_on(date.fromordinal(day_number + _EPOCH_ORDINAL))
+            contracts[day_number] = contract
+        if contract is None:
+            continue
+        names[i] = contract.name
+        exp[i] = contract.export_micro
+        if contract.kind is TariffKind.DYNAMIC:
+            spot = dynamic[contract.prices or ""][i]
+            imp[i] = None if spot is None else spot + (contract.import_micro or 0)
+        elif not contract.windows:
+            imp[i] = contract.import_micro
+        else:
+            key = (id(contract), (day_number + 3) % 7, (local_s // 60) % 1440)
+            if key not in memo:
+                memo[key] = contract.import_at(key[1], key[2])
+            imp[i] = memo[key]

@@ -20,7 +20,7 @@ from ..models import Energy, Period, Resolution
 from ..prices import PriceBook, price_book
 from ..store import Store
 from ..tariffs import MICRO, Tariffs
-from ._series import HOUR, HourlySeries
+from ._series import HOUR, HourlySeries, SlotStatus
 
 __all__ = [
     "SCALE",
@@ -258,6 +258,8 @@ def hour_costs(
             s.start for s in series.slots if s.counted and len(set(book.hour(s.start)[0])) > 1
         ]
         split = _granule_energy(store, varying, book.granule_s, serial)
+    if book.granule_s == 3600:
+        return _hourly_prices(series, book)
     starts: list[datetime] = []
     values: tuple[list[int], ...] = tuple([] for _ in _HOURLY)
     unpriced: tuple[list[int], ...] = tuple([] for _ in _HOURLY)
@@ -281,6 +283,56 @@ def hour_costs(
             column.append(u)
         approximate.append(approx)
     return HourCosts(book.currency, starts, values, unpriced, approximate)
+
+
+_COUNTED = frozenset((SlotStatus.HOUR, SlotStatus.MINUTE, SlotStatus.PARTIAL))
+
+
+def _hourly_prices(series: HourlySeries, book: PriceBook) -> HourCosts:
+    """The fast path of :func:`hour_costs` when every price holds for whole hours."""
+    starts: list[datetime] = []
+    ic: list[int] = []
+    er: list[int] = []
+    eg: list[int] = []
+    es: list[int] = []
+    sv: list[int] = []
+    u_imp: list[int] = []
+    u_exp: list[int] = []
+    u_sv: list[int] = []
+    imp, exp = book.import_micro, book.export_micro
+    base = book.index(series.start)
+    for i, slot in enumerate(series.slots):
+        if slot.status not in _COUNTED:
+            continue
+        e = slot.energy
+        p, q = imp[base + i], exp[base + i]
+        starts.append(slot.start)
+        if p is None:
+            ic.append(0)
+            eg.append(0)
+        else:
+            ic.append(e.import_j * p)
+            eg.append(e.boosted_j * p)
+        if q is None:
+            er.append(0)
+            es.append(0)
+        else:
+            er.append(e.export_j * q)
+            es.append(e.diverted_j * q)
+        if p is None or q is None:
+            sv.append(0)
+        else:
+            sv.append((e.generation_j - e.export_j) * p + e.export_j * q)
+        u_imp.append(p is None)
+        u_exp.append(q is None)
+        u_sv.append(p is None or q is None)
+    return HourCosts(
+        book.currency,
+        starts,
+        (ic, er, eg, es, sv),
+        (u_imp, u_exp, u_imp, u_exp, u_sv),
+        [0] * len(starts),
+    )
 
 
 def _granule_energy(
