@@ -214,3 +214,58 @@ def test_amounts_refuse_to_mix_currencies() -> None:
     with pytest.raises(ValueError, match="GBP and EUR"):
         Amount("GBP", 1) + Amount("EUR", 1)
     assert (Amount("GBP", SCALE * 3) - Amount("GBP", SCALE)).text() == "2.00"
+
+
+FIXED_HOURLY_WINDOWS = TOU.replace(
+    'start = "00:30", end = "04:30"', 'start = "01:00", end = "05:00"'
+)
+
+
+def test_whole_hour_prices_are_priced_per_hour_and_equal_the_hand_sums(store: Store) -> None:
+    t = tariffs(FIXED_HOURLY_WINDOWS)
+    assert t.granule_minutes() == 60
+
+    def price(ts: datetime) -> Fraction:
+        local = ts.astimezone(ZONE)
+        minute = local.hour * 60 + local.minute
+        if 60 <= minute < 300:
+            return Fraction("0.085")
+        if local.weekday() >= 5 and 600 <= minute < 960:
+            return Fraction("0.20")
+        return Fraction("0.30")
+
+    report = balance(store, FIRST, LAST, TZ, period=Period.DAY, tariffs=t, now=NOW)
+    assert report.cost is not None
+    hand = hand_sums(store, price, Fraction("0.15"))
+    for row, cost in zip(report.rows, report.cost.rows, strict=True):
+        want = hand[date.fromisoformat(row.label)]
+        assert exact(cost.import_cost) == want["imp"]
+        assert exact(cost.savings) == want["sav"]
+        assert exact(cost.ev_solar_value) == want["solar"]
+
+
+def test_without_minutes_a_half_hour_price_change_is_priced_at_the_mean_and_said() -> None:
+    with open_store("sqlite:///:memory:") as store:
+        fill(store, FIRST, LAST, TZ, minute=False)
+        report = balance(store, FIRST, LAST, TZ, period=Period.DAY, tariffs=tariffs(TOU), now=NOW)
+        rows = list(
+            export_rows(store, FIRST, LAST, TZ, resolution="hour", tariffs=tariffs(TOU), now=NOW)
+        )
+    assert report.cost is not None
+    # 00:30 and 04:30 local fall inside an hour: two hours a day priced at their mean price
+    assert [c.approximate_hours for c in report.cost.rows] == [2, 2, 2]
+    assert any("mean price" in n for n in report.as_dict()["notes"])
+    hour = next(r for r in rows if r["start_local"].startswith("2024-03-30T00:00"))
+    mean = (Fraction("0.30") + Fraction("0.085")) / 2
+    want = Fraction(hour["import_j"], 3_600_000) * mean
+    assert Fraction(hour["import_cost"]) == Fraction(round(want * 1_000_000), 1_000_000)
+
+
+def test_an_unknown_export_price_makes_export_revenue_and_savings_unknown(store: Store) -> None:
+    no_export = FIXED_HOURLY_WINDOWS.replace('export_per_kwh = "0.15"\n', "")
+    report = balance(store, FIRST, LAST, TZ, period=Period.DAY, tariffs=tariffs(no_export), now=NOW)
+    assert report.cost is not None
+    total = report.cost.total
+    assert total.import_cost.known and total.ev_grid_cost.known
+    assert total.export_revenue.value is None and total.savings.value is None
+    assert total.ev_solar_value.value is None and total.net_cost.value is None

@@ -95,6 +95,18 @@ def test_half_hour_windows_make_half_hour_granules() -> None:
         (('currency = "GBP"', 'currency = "GBP"\nvat = 5'), "unknown key(s) vat in [tariffs]"),
         (("from = 2024-07-01", 'from = 2024-07-01\ncurrency = "EUR"'), "one currency"),
         (("to = 2024-06-30", "to = 2023-06-30"), "is before 'from'"),
+        (('import_per_kwh = "0.2450"', "import_per_kwh = true"), "should be a number"),
+        (('import_per_kwh = "0.2450"', 'import_per_kwh = "nan"'), "not a finite number"),
+        (('start = "00:30"', "start = 30"), "quoted local time"),
+        (('start = "00:30"', 'start = "00:30:15"'), "whole minutes"),
+        (('start = "00:30", end = "04:30"', 'start = "04:30", end = "04:30"'), "the same time"),
+        (('start = "00:30", end = "04:30"', 'end = "04:30"'), "needs 'start'"),
+        (('days = "all"', 'days = ["mon", "funday"]'), "days should be"),
+        (("from = 2024-07-01", 'from = "July"'), "should be a date"),
+        (("from = 2024-07-01\n", ""), "needs 'from'"),
+        (('name = "go"', 'name = ""'), "non-empty string"),
+        (('currency = "GBP"', 'currency = "POUNDS"'), "currency code"),
+        (('currency = "GBP"', "currency = 826"), "code like"),
     ],
 )
 def test_mistakes_are_config_errors(change: tuple[str, str], message: str) -> None:
@@ -134,3 +146,24 @@ def test_load_from_the_config_file(tmp_path: Path) -> None:
     path.write_text("tariffs = 3\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="should be a table"):
         load_tariffs(path)
+
+
+def test_the_table_and_its_entries_must_be_tables() -> None:
+    with pytest.raises(ConfigError, match="array of"):
+        parse_tariffs({"contracts": {"name": "x"}})
+    with pytest.raises(ConfigError, match="should be a table"):
+        parse_tariffs({"contracts": ["fixed"]})
+    bad_window = CONFIG.replace('{ name = "T1", days = "all"', '"T1", { name = "T1x", days = "all"')
+    with pytest.raises(ConfigError, match="window #1 should be a table"):
+        tariffs_of(bad_window)
+
+
+def test_weekday_lists_and_midnight_as_24_00() -> None:
+    text = CONFIG.replace(
+        'days = "weekend", start = "10:00", end = "16:00"',
+        'days = ["mon", "wed"], start = "22:00", end = "24:00"',
+    )
+    go = parse_tariffs(tomllib.loads(text)["tariffs"]).contracts[1]
+    assert go.import_at(0, 23 * 60 + 59) == 200_000
+    assert go.import_at(1, 23 * 60) == 300_000  # Tuesday is not listed
+    assert go.import_at(2, 0) == 300_000  # the window ends at midnight
