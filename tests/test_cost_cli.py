@@ -172,3 +172,16 @@ def test_html_has_a_cost_section_whose_chart_draws_the_table(db: str, tmp_path: 
         [float(c.net_cost.priced_part) for c in cost.rows]
     )
     assert f"{cost.total.net_cost.priced_part:.2f}" in text
+
+
+def test_parquet_cost_columns_are_exact_decimals(db: str, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "x.parquet"
+    args = ("export", "--resolution", "day", "--format", "parquet", "--out", str(out))
+    assert run(db, *args, "--from", FIRST.isoformat(), "--to", LAST.isoformat(), "--tz", TZ) == 0
+    table = pq.read_table(out)
+    assert str(table.schema.field("net_cost").type) == "decimal128(24, 6)"
+    rows = table.to_pylist()
+    assert [r["standing_charge"] for r in rows] == [Decimal("0.53")] * 3
+    assert all(r["cost_complete"] for r in rows)
