@@ -222,3 +222,15 @@ async def test_octopus_without_its_library_says_what_to_install() -> None:
 async def test_a_backwards_range_is_a_usage_error() -> None:
     with open_store("sqlite:///:memory:") as store, pytest.raises(UsageError):
         await fetch_prices(store, "energyzero", date(2024, 3, 31), date(2024, 3, 30))
+
+
+def test_the_price_table_arrives_with_schema_version_3(tmp_path: Path) -> None:
+    from zapledger.exceptions import StoreError
+    from zapledger.store._sqlite import SqliteStore
+
+    url = f"sqlite:///{tmp_path}/old.sqlite3"
+    with SqliteStore(url, _schema_version=2) as old, pytest.raises(StoreError):
+        old.upsert_prices([point(0, 1)])
+    with open_store(url) as new:
+        assert new.schema_version() >= 3
+        assert new.upsert_prices([point(0, 1)]) == 1
