@@ -9,6 +9,7 @@ import tomllib
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -185,3 +186,32 @@ def test_parquet_cost_columns_are_exact_decimals(db: str, tmp_path: Path) -> Non
     rows = table.to_pylist()
     assert [r["standing_charge"] for r in rows] == [Decimal("0.53")] * 3
     assert all(r["cost_complete"] for r in rows)
+
+
+def test_prices_fetch_stores_the_providers_prices(
+    db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zapledger.prices
+    from test_prices import FIXTURES, RecordedSession
+
+    real = zapledger.prices.fetch_prices
+    answer = json.loads((FIXTURES / "energyzero_2024-03-31.json").read_text())
+
+    async def recorded(*args: Any, **kwargs: Any) -> Any:  # the library, answered from a file
+        return await real(*args, session=RecordedSession(answer), **kwargs)
+
+    monkeypatch.setattr(zapledger.prices, "fetch_prices", recorded)
+    args = (
+        "prices",
+        "fetch",
+        "--provider",
+        "energyzero",
+        "--from",
+        "2024-03-31",
+        "--to",
+        "2024-03-31",
+    )
+    assert run(db, *args) == 0
+    assert "3 price(s) of 'energyzero'" in capsys.readouterr().out
+    with open_store(db) as store:
+        assert store.price_series() == [("energyzero", 3)]
