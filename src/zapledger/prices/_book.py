@@ -106,7 +106,7 @@ def price_book(
 ) -> PriceBook:
     """The prices of ``[start, end)`` (UTC, on the hour grid), from the config and the store."""
     series = _stored(store, tariffs, start, end)
-    durations = [p.duration_s for points in series.values() for p in points]
+    durations = sorted({p.duration_s for points in series.values() for p in points})
     step = tariffs.granule_minutes(durations)
     for off in _offset_minutes(tz, start, end):
         step = math.gcd(step, off % 60) or step
@@ -118,15 +118,19 @@ def price_book(
     dynamic: dict[str, list[int | None]] = {}
     for name, points in series.items():
         slots: list[int | None] = [None] * n
-        origin = int(start.timestamp())
-        for p in sorted(points, key=lambda p: -p.duration_s):  # shorter intervals win
-            offset = int(p.start.timestamp()) - origin
-            a = max(0, offset // granule_s)
-            b = min(n, -(-(offset + p.duration_s) // granule_s))
-            if b - a == 1:
+        origin = start
+        if len({p.duration_s for p in points}) > 1:
+            points = sorted(points, key=lambda p: -p.duration_s)  # shorter intervals win
+        for p in points:
+            offset = int((p.start - origin).total_seconds())
+            a = offset // granule_s
+            b = -(-(offset + p.duration_s) // granule_s)
+            if a >= 0 and b == a + 1 and a < n:
                 slots[a] = p.micro_per_kwh
             else:
-                slots[a:b] = [p.micro_per_kwh] * max(0, b - a)
+                a, b = max(a, 0), min(b, n)
+                if b > a:
+                    slots[a:b] = [p.micro_per_kwh] * (b - a)
         dynamic[name] = slots
     book = PriceBook(tariffs, tz, start, end, granule_s, imp, exp, names)
     _fill(book, dynamic)
@@ -147,8 +151,9 @@ def _offsets(zone: ZoneInfo, start: datetime, hours: int) -> list[int]:
         return int(off.total_seconds()) if off is not None else 0
 
     at = start
+    then = offset(at)
     while len(out) < hours:
-        now, then = offset(at), offset(at + day)
+        now, then = then, offset(at + day)
         if now == then:
             out += [now] * 24
         else:

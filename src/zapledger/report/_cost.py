@@ -289,16 +289,9 @@ _COUNTED = frozenset((SlotStatus.HOUR, SlotStatus.MINUTE, SlotStatus.PARTIAL))
 
 
 def _hourly_prices(series: HourlySeries, book: PriceBook) -> HourCosts:
-    """The fast path of :func:`hour_costs` when every price holds for whole hours."""
-    starts: list[datetime] = []
-    ic: list[int] = []
-    er: list[int] = []
-    eg: list[int] = []
-    es: list[int] = []
-    sv: list[int] = []
-    u_imp: list[int] = []
-    u_exp: list[int] = []
-    u_sv: list[int] = []
+    """The fast path of :func:`hour_costs` when every price holds for whole hours: one row of
+    exact integers per hour, turned into columns at the end."""
+    rows: list[tuple[Any, ...]] = []
     imp, exp = book.import_micro, book.export_micro
     base = book.index(series.start)
     for i, slot in enumerate(series.slots):
@@ -306,30 +299,33 @@ def _hourly_prices(series: HourlySeries, book: PriceBook) -> HourCosts:
             continue
         e = slot.energy
         p, q = imp[base + i], exp[base + i]
-        starts.append(slot.start)
-        if p is None:
-            ic.append(0)
-            eg.append(0)
+        if p is not None and q is not None:
+            rows.append(
+                (
+                    slot.start,
+                    e.import_j * p,
+                    e.export_j * q,
+                    e.boosted_j * p,
+                    e.diverted_j * q,
+                    (e.generation_j - e.export_j) * p + e.export_j * q,
+                    0,
+                    0,
+                    0,
+                )
+            )
         else:
-            ic.append(e.import_j * p)
-            eg.append(e.boosted_j * p)
-        if q is None:
-            er.append(0)
-            es.append(0)
-        else:
-            er.append(e.export_j * q)
-            es.append(e.diverted_j * q)
-        if p is None or q is None:
-            sv.append(0)
-        else:
-            sv.append((e.generation_j - e.export_j) * p + e.export_j * q)
-        u_imp.append(p is None)
-        u_exp.append(q is None)
-        u_sv.append(p is None or q is None)
+            ic, eg = (0, 0) if p is None else (e.import_j * p, e.boosted_j * p)
+            er, es = (0, 0) if q is None else (e.export_j * q, e.diverted_j * q)
+            rows.append((slot.start, ic, er, eg, es, 0, p is None, q is None, 1))
+    if not rows:
+        return HourCosts(
+            book.currency, [], tuple([] for _ in _HOURLY), tuple([] for _ in _HOURLY), []
+        )
+    starts, ic_, er_, eg_, es_, sv_, u_imp, u_exp, u_sv = (list(c) for c in zip(*rows, strict=True))
     return HourCosts(
         book.currency,
         starts,
-        (ic, er, eg, es, sv),
+        (ic_, er_, eg_, es_, sv_),
         (u_imp, u_exp, u_imp, u_exp, u_sv),
         [0] * len(starts),
     )
