@@ -79,14 +79,19 @@ def exact(amount: Amount) -> Fraction:
 
 
 def hand_sums(
-    store: Store, price_of: object, export_price: Fraction
+    store: Store,
+    price_of: object,
+    export_price: Fraction,
+    first: date = FIRST,
+    last: date = LAST,
 ) -> dict[date, dict[str, Fraction]]:
     """Per local day, from every stored minute: each amount of docs/formulas.md."""
-    start = datetime(2024, 3, 29, tzinfo=UTC)
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC) - timedelta(days=1)
+    end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=2)
     out: dict[date, dict[str, Fraction]] = {}
-    for r in store.history(SERIAL, Resolution.MINUTE, start, start + timedelta(days=5)):
+    for r in store.history(SERIAL, Resolution.MINUTE, start, end):
         local = r.timestamp.astimezone(ZONE)
-        if not FIRST <= local.date() <= LAST:
+        if not first <= local.date() <= last:
             continue
         p_imp = price_of(r.timestamp)  # type: ignore[operator]
         kwh = Fraction(1, 3_600_000)
@@ -269,3 +274,19 @@ def test_an_unknown_export_price_makes_export_revenue_and_savings_unknown(store:
     assert total.import_cost.known and total.ev_grid_cost.known
     assert total.export_revenue.value is None and total.savings.value is None
     assert total.ev_solar_value.value is None and total.net_cost.value is None
+
+
+def test_fall_back_day_has_25_priced_hours_equal_to_the_hand_sums() -> None:
+    first, last = date(2024, 10, 26), date(2024, 10, 28)
+    with open_store("sqlite:///:memory:") as store:
+        fill(store, first, last, TZ)
+        report = balance(store, first, last, TZ, period=Period.DAY, tariffs=tariffs(TOU), now=NOW)
+        hand = hand_sums(
+            store, lambda ts: tou_price(ts.astimezone(ZONE)), Fraction("0.15"), first, last
+        )
+    assert report.cost is not None
+    assert [r.coverage.expected_hours for r in report.rows] == [24, 25, 24]
+    for row, cost in zip(report.rows, report.cost.rows, strict=True):
+        want = hand[date.fromisoformat(row.label)]
+        assert exact(cost.import_cost) == want["imp"]
+        assert exact(cost.savings) == want["sav"]
