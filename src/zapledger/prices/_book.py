@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..exceptions import ConfigError
 from ..localtime import parse_tz
-from ..models import PricePoint
 from ..store import Store
 from ..tariffs import Contract, TariffKind, Tariffs
 
@@ -72,26 +72,15 @@ class PriceBook:
         return contract.standing_micro_per_day or 0
 
 
-def _offset_minutes(tz: str, start: datetime, end: datetime) -> set[int]:
-    """The UTC offsets (in minutes) the zone uses over the range, sampled daily."""
-    zone = parse_tz(tz)
-    offsets = set()
-    at = start
-    while at <= end:
-        off = at.astimezone(zone).utcoffset()
-        offsets.add(int(off.total_seconds()) // 60 if off is not None else 0)
-        at += timedelta(days=1)
-    return offsets
-
-
 def _stored(
     store: Store, tariffs: Tariffs, start: datetime, end: datetime
-) -> dict[str, list[PricePoint]]:
-    series: dict[str, list[PricePoint]] = {}
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows (start epoch s, duration, micro-price, currency, source) of each dynamic series."""
+    series: dict[str, list[tuple[Any, ...]]] = {}
     for c in tariffs.contracts:
         if c.kind is TariffKind.DYNAMIC and c.prices is not None and c.prices not in series:
-            points = store.prices(c.prices, start, end)
-            wrong = {p.currency for p in points} - {c.currency}
+            points = store.price_rows(c.prices, start, end)
+            wrong = {p[3] for p in points} - {c.currency}
             if wrong:
                 raise ConfigError(
                     f"tariff {c.name!r} is in {c.currency} but the stored prices {c.prices!r} "
@@ -106,10 +95,12 @@ def price_book(
 ) -> PriceBook:
     """The prices of ``[start, end)`` (UTC, on the hour grid), from the config and the store."""
     series = _stored(store, tariffs, start, end)
-    durations = sorted({p.duration_s for points in series.values() for p in points})
+    durations = sorted({p[1] for points in series.values() for p in points})
     step = tariffs.granule_minutes(durations)
-    for off in _offset_minutes(tz, start, end):
-        step = math.gcd(step, off % 60) or step
+    hours = int((end - start).total_seconds()) // HOUR_S
+    offsets = _offsets(parse_tz(tz), start, hours)
+    for off in set(offsets):
+        step = math.gcd(step, (off // 60) % 60) or step
     granule_s = step * 60
     n = int((end - start).total_seconds()) // granule_s
     imp: list[int | None] = [None] * n
@@ -118,22 +109,22 @@ def price_book(
     dynamic: dict[str, list[int | None]] = {}
     for name, points in series.items():
         slots: list[int | None] = [None] * n
-        origin = start
-        if len({p.duration_s for p in points}) > 1:
-            points = sorted(points, key=lambda p: -p.duration_s)  # shorter intervals win
-        for p in points:
-            offset = int((p.start - origin).total_seconds())
+        origin = int(start.timestamp())
+        if len({p[1] for p in points}) > 1:
+            points = sorted(points, key=lambda p: -int(p[1]))  # shorter intervals win
+        for at, duration, micro, *_ in points:
+            offset = at - origin
             a = offset // granule_s
-            b = -(-(offset + p.duration_s) // granule_s)
+            b = -(-(offset + duration) // granule_s)
             if a >= 0 and b == a + 1 and a < n:
-                slots[a] = p.micro_per_kwh
+                slots[a] = micro
             else:
                 a, b = max(a, 0), min(b, n)
                 if b > a:
-                    slots[a:b] = [p.micro_per_kwh] * (b - a)
+                    slots[a:b] = [micro] * (b - a)
         dynamic[name] = slots
     book = PriceBook(tariffs, tz, start, end, granule_s, imp, exp, names)
-    _fill(book, dynamic)
+    _fill(book, dynamic, offsets)
     return book
 
 
@@ -162,12 +153,11 @@ def _offsets(zone: ZoneInfo, start: datetime, hours: int) -> list[int]:
     return out[:hours]
 
 
-def _fill(book: PriceBook, dynamic: dict[str, list[int | None]]) -> None:
+def _fill(book: PriceBook, dynamic: dict[str, list[int | None]], offsets: list[int]) -> None:
     """Each granule's contract and prices, by integer arithmetic on local epoch seconds."""
     g = book.granule_s
     per_hour = HOUR_S // g
     n = len(book.import_micro)
-    offsets = _offsets(parse_tz(book.tz), book.start, -(-n // per_hour))
     base = int(book.start.timestamp())
     contracts: dict[int, Contract | None] = {}
     memo: dict[tuple[int, int, int], int | None] = {}

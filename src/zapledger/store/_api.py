@@ -9,7 +9,7 @@ import abc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Self
+from typing import Any, Self
 
 from ..models import (
     Device,
@@ -175,6 +175,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def upsert_prices(self, prices: Iterable[PricePoint]) -> int:
         """Insert or replace prices keyed (tariff, start, duration); rows changed."""
+
+    @abc.abstractmethod
+    def price_rows(self, tariff: str, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+        """The same as :meth:`prices`, as plain rows (start epoch s, duration_s, micro_per_kwh,
+        currency, source): for readers of years of prices."""
 
     @abc.abstractmethod
     def prices(self, tariff: str, start: datetime, end: datetime) -> list[PricePoint]:

@@ -47,18 +47,22 @@ class PriceQueries:
         with self._guard("writing prices"), self._transaction():
             return self._executemany(sql, rows)
 
-    def prices(self, tariff: str, start: datetime, end: datetime) -> list[PricePoint]:
-        """Prices of one series whose interval overlaps ``[start, end)``, by start."""
+    def price_rows(self, tariff: str, start: datetime, end: datetime) -> list[Row]:
+        """``(start epoch s, duration_s, micro_per_kwh, currency, source)`` of the prices of one
+        series overlapping ``[start, end)``, by start: the price book reads years of them."""
         with self._guard("reading prices"):
-            rows = self._fetchall(
+            return self._fetchall(
                 "SELECT start_ts, duration_s, micro_per_kwh, currency, source FROM prices "
                 "WHERE tariff = ? AND start_ts < ? AND start_ts + duration_s > ? "
                 "ORDER BY start_ts, duration_s",
                 (tariff, epoch_ceil(end), epoch_ceil(start)),
             )
+
+    def prices(self, tariff: str, start: datetime, end: datetime) -> list[PricePoint]:
+        """Prices of one series whose interval overlaps ``[start, end)``, by start."""
         return [
             PricePoint(tariff, datetime.fromtimestamp(r[0], UTC), r[1], r[2], r[3], r[4])
-            for r in rows
+            for r in self.price_rows(tariff, start, end)
         ]
 
     def price_series(self) -> list[tuple[str, int]]:
