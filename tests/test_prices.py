@@ -224,13 +224,13 @@ async def test_a_backwards_range_is_a_usage_error() -> None:
         await fetch_prices(store, "energyzero", date(2024, 3, 31), date(2024, 3, 30))
 
 
-def test_the_price_table_arrives_with_schema_version_3(tmp_path: Path) -> None:
+def test_the_price_table_arrives_with_schema_version_4(tmp_path: Path) -> None:
     from zapledger.exceptions import StoreError
     from zapledger.store._sqlite import SqliteStore
 
     url = f"sqlite:///{tmp_path}/old.sqlite3"
-    with SqliteStore(url, _schema_version=2) as old, pytest.raises(StoreError):
+    with SqliteStore(url, _schema_version=3) as old, pytest.raises(StoreError):
         old.upsert_prices([point(0, 1)])
     with open_store(url) as new:
-        assert new.schema_version() >= 3
+        assert new.schema_version() >= 4
         assert new.upsert_prices([point(0, 1)]) == 1

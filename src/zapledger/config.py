@@ -230,7 +230,7 @@ def _timezone(value: str) -> str:
 
 def _check_keys(data: Mapping[str, object], path: Path) -> None:
     for key in data:
-        if key not in _ENV:
+        if key not in _ENV and key not in OWN_TABLES:
             near = difflib.get_close_matches(key, list(_ENV), n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise ConfigError(
