@@ -180,3 +180,15 @@ def test_claim_files_list_sessions_kwh_tariff_and_totals(store: Store, tmp_path:
 def test_no_sessions_cost_nothing(store: Store) -> None:
     assert cost_sessions(store, [], tariffs(TOU), TZ) == []
     assert date(2024, 3, 1)  # the claim of an empty month is still written by the command
+
+
+def test_claim_files_are_not_overwritten_without_force(store: Store, tmp_path: Path) -> None:
+    from zapledger.exceptions import OutputError
+
+    claim = claim_of(
+        "2024-03", TZ, tariffs(TOU), cost_sessions(store, stored_sessions(store), tariffs(TOU), TZ)
+    )
+    write_claim(claim, tmp_path)
+    with pytest.raises(OutputError, match="already exists"):
+        write_claim(claim, tmp_path)
+    assert write_claim(claim, tmp_path, force=True)[0].exists()

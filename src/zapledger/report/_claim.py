@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import html
+import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -194,24 +195,25 @@ def claim_of(month: str, tz: str, tariffs: Tariffs, costs: Iterable[SessionCost]
     return Claim(month, tz, tariffs.currency, tuple(costs))
 
 
-def _csv(claim: Claim, path: Path) -> None:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CLAIM_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for s in claim.sessions:
-            row = s.as_dict(claim.tz)
-            writer.writerow({k: "" if row[k] is None else row[k] for k in CLAIM_COLUMNS})
-        total = claim.total
-        writer.writerow(
-            {
-                "serial": "TOTAL",
-                "kwh": round(joules_to_kwh(claim.energy_j), 3),
-                "tariffs": "; ".join(claim.tariffs),
-                "currency": claim.currency,
-                "claim": total.json() or "",
-                "unpriced_minutes": total.unpriced,
-            }
-        )
+def _csv(claim: Claim) -> str:
+    fh = io.StringIO()
+    writer = csv.DictWriter(fh, fieldnames=CLAIM_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for s in claim.sessions:
+        row = s.as_dict(claim.tz)
+        writer.writerow({k: "" if row[k] is None else row[k] for k in CLAIM_COLUMNS})
+    total = claim.total
+    writer.writerow(
+        {
+            "serial": "TOTAL",
+            "kwh": round(joules_to_kwh(claim.energy_j), 3),
+            "tariffs": "; ".join(claim.tariffs),
+            "currency": claim.currency,
+            "claim": total.json() or "",
+            "unpriced_minutes": total.unpriced,
+        }
+    )
+    return fh.getvalue()
 
 
 _PAGE = """<!doctype html>
@@ -242,7 +244,7 @@ of charging is priced at the import price in force in that minute.{note}</p>
 """
 
 
-def _html(claim: Claim, path: Path) -> None:
+def _html(claim: Claim) -> str:
     def local(ts: datetime) -> str:
         return to_local(ts, claim.tz).strftime("%Y-%m-%d %H:%M")
 
@@ -259,30 +261,33 @@ def _html(claim: Claim, path: Path) -> None:
         if total.unpriced
         else ""
     )
-    path.write_text(
-        _PAGE.format(
-            title=html.escape(f"EV charging reimbursement claim {claim.month}"),
-            serials=html.escape(", ".join(sorted({s.serial for s in claim.sessions})) or "-"),
-            tz=html.escape(claim.tz),
-            tariffs=html.escape(", ".join(claim.tariffs) or "-"),
-            currency=html.escape(claim.currency),
-            note=note,
-            rows=rows,
-            count=len(claim.sessions),
-            kwh=f"{joules_to_kwh(claim.energy_j):.3f}",
-            solar=f"{joules_to_kwh(sum(s.diverted_j for s in claim.sessions)):.3f}",
-            total=total.text(),
-        ),
-        encoding="utf-8",
+    return _PAGE.format(
+        title=html.escape(f"EV charging reimbursement claim {claim.month}"),
+        serials=html.escape(", ".join(sorted({s.serial for s in claim.sessions})) or "-"),
+        tz=html.escape(claim.tz),
+        tariffs=html.escape(", ".join(claim.tariffs) or "-"),
+        currency=html.escape(claim.currency),
+        note=note,
+        rows=rows,
+        count=len(claim.sessions),
+        kwh=f"{joules_to_kwh(claim.energy_j):.3f}",
+        solar=f"{joules_to_kwh(sum(s.diverted_j for s in claim.sessions)):.3f}",
+        total=total.text(),
     )
 
 
-def write_claim(claim: Claim, out_dir: Path | str) -> tuple[Path, Path]:
-    """Write ``claim-MONTH.csv`` and the printable ``claim-MONTH.html``; returns both paths."""
+def write_claim(claim: Claim, out_dir: Path | str, *, force: bool = False) -> tuple[Path, Path]:
+    """Write ``claim-MONTH.csv`` and the printable ``claim-MONTH.html``; returns both paths.
+    Existing files are refused (OutputError) unless ``force``."""
+    from ..outputs import claim as claim_paths
+    from ..outputs import output_file, prepare_dir
+
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     csv_path = folder / f"claim-{claim.month}.csv"
     html_path = folder / f"claim-{claim.month}.html"
-    _csv(claim, csv_path)
-    _html(claim, html_path)
+    claim_paths([csv_path, html_path], force=force)
+    prepare_dir(folder)
+    for path, text in ((csv_path, _csv(claim)), (html_path, _html(claim))):
+        with output_file(path, force=force) as fh:
+            fh.write(text.encode("utf-8"))
     return csv_path, html_path
