@@ -1,0 +1,95 @@
+"""EV charge sessions, derived from the stored minute history (and status snapshots, if any).
+
+The zappi's own "charge added" (``che``) resets every session and is only a live value; the
+per-session truth is in the minute history: ``h1d..h3d`` (diverted, solar) and ``h1b..h3b``
+(boosted, grid) joules per minute. Reads the store only, never the network.
+
+>>> report = sessions(store, date(2024, 3, 1), date(2024, 3, 31), "Europe/London")
+>>> for s in report.sessions:
+...     s.start, s.end, s.energy_j, s.diverted_j, s.boosted_j, s.modes, s.missing
+
+Rules (details in ``docs/sessions.md``): energy into the car starts a session; it ends after
+``pause`` (default 30 min) of stored minutes without energy, or where a status snapshot shows
+the car unplugged (``pst`` A), or where more than :data:`MAX_MISSING_JOIN` of minutes are
+missing. Minutes missing inside a session are listed (``ChargeSession.missing``), never filled
+in. A range selects the sessions that *start* within its local days; a session running past the
+range end is completed from the data after it (up to :data:`MARGIN`).
+
+For pricing (cost code): every :class:`ChargeSession` keeps its stored minutes as
+``session.minutes``, a tuple of :class:`SessionMinute` ``(start, diverted_j, boosted_j)`` with
+``start`` the aware UTC start of the minute, in time order, idle minutes included and missing
+minutes absent (``session.missing`` names them). Sessions are keyed by ``session.key`` =
+``(serial, start)``; the same data always gives the same sessions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ..exceptions import UsageError
+from ..localtime import local_day_window
+from ..models import Resolution
+from ..ranges import resolve_range
+from ._derive import derive_sessions
+from ._model import ChargeSession, EndReason, SessionMinute, SessionReport
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+__all__ = [
+    "DEFAULT_PAUSE",
+    "MARGIN",
+    "MAX_MISSING_JOIN",
+    "ChargeSession",
+    "EndReason",
+    "SessionMinute",
+    "SessionReport",
+    "derive_sessions",
+    "sessions",
+]
+
+#: A session ends after this long without energy into the car.
+DEFAULT_PAUSE = timedelta(minutes=30)
+#: More missing minutes than this between two minutes with energy end a session: a long outage
+#: says nothing about whether the car stayed plugged.
+MAX_MISSING_JOIN = timedelta(hours=3)
+#: Data read before and after the range: a session that started in the range is completed from
+#: up to this much data after it, and one that began before the range is recognised as such.
+MARGIN = timedelta(days=2)
+
+
+def sessions(
+    store: Store,
+    first_day: date | None,
+    last_day: date | None,
+    tz: str,
+    *,
+    serial: str | None = None,
+    pause: timedelta = DEFAULT_PAUSE,
+    now: datetime | None = None,
+) -> SessionReport:
+    """The charge sessions that start within the local days ``first_day``..``last_day``.
+
+    ``serial=None`` means every stored zappi. Open ends follow ``ranges.resolve_range`` (by
+    default the month of ``last_day``, today when it is None).
+    """
+    if pause < timedelta(minutes=1):
+        raise UsageError(f"the pause must be at least one minute, got {pause}")
+    now = now or datetime.now(UTC)
+    first, last = resolve_range(store, first_day, last_day, tz, serial=serial, now=now)
+    range_start = local_day_window(first, tz)[0]
+    range_end = local_day_window(last, tz)[1]
+    lo = range_start - MARGIN - pause - MAX_MISSING_JOIN
+    hi = range_end + MARGIN
+    serials = [serial] if serial is not None else store.zappi_serials()
+    found: list[ChargeSession] = []
+    for sn in serials:
+        records = store.history(sn, Resolution.MINUTE, lo, hi)
+        snapshots = store.statuses(sn, lo, hi)
+        derived = derive_sessions(
+            sn, records, snapshots, pause=pause, max_missing=MAX_MISSING_JOIN
+        )
+        found += [s for s in derived if range_start <= s.start < range_end]
+    found.sort(key=lambda s: (s.start, s.serial))
+    return SessionReport(first, last, tz, serial, pause, tuple(found))
