@@ -82,9 +82,7 @@ def sessions_cmd(
     zone = timezone_name(tz, cfg)
     first, last = optional_day(from_, "--from"), optional_day(to, "--to")
     with open_store(cfg) as store:
-        report = sessions(
-            store, first, last, zone, serial=serial, pause=timedelta(minutes=pause)
-        )
+        report = sessions(store, first, last, zone, serial=serial, pause=timedelta(minutes=pause))
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
     elif as_csv:
@@ -144,9 +142,7 @@ def sessions_table(report: SessionReport) -> Table:
 
     who = f"zappi {report.serial}" if report.serial else "every zappi"
     table = Table(
-        title=(
-            f"EV charge sessions, {report.first_day} to {report.last_day}, {report.tz}, {who}"
-        ),
+        title=(f"EV charge sessions, {report.first_day} to {report.last_day}, {report.tz}, {who}"),
         show_footer=True,
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -176,8 +172,9 @@ def sessions_table(report: SessionReport) -> Table:
         "Missing\nmin",
     )
     for i, (header, foot) in enumerate(zip(headers, footers, strict=True)):
-        justify = "left" if i in (0, 1, 8) else "right"
-        table.add_column(header, footer=foot, justify=justify, no_wrap=True)
+        table.add_column(
+            header, footer=foot, justify="left" if i in (0, 1, 8) else "right", no_wrap=True
+        )
     for s in report.sessions:
         table.add_row(*_cells(s, report.tz))
     return table

@@ -87,9 +87,7 @@ def sessions(
     for sn in serials:
         records = store.history(sn, Resolution.MINUTE, lo, hi)
         snapshots = store.statuses(sn, lo, hi)
-        derived = derive_sessions(
-            sn, records, snapshots, pause=pause, max_missing=MAX_MISSING_JOIN
-        )
+        derived = derive_sessions(sn, records, snapshots, pause=pause, max_missing=MAX_MISSING_JOIN)
         found += [s for s in derived if range_start <= s.start < range_end]
     found.sort(key=lambda s: (s.start, s.serial))
     return SessionReport(first, last, tz, serial, pause, tuple(found))

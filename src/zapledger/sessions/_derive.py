@@ -92,9 +92,7 @@ def _split(
     return None
 
 
-def _tail(
-    times: Sequence[datetime], last: int, snaps: _Snapshots, pause: timedelta
-) -> EndReason:
+def _tail(times: Sequence[datetime], last: int, snaps: _Snapshots, pause: timedelta) -> EndReason:
     """Why the last session of the data ended (OPEN: the data ends before the pause is over)."""
     if snaps.unplug_between(times[last], times[-1] + MINUTE + pause) is not None:
         return EndReason.UNPLUG
@@ -137,7 +135,9 @@ def derive_sessions(
                 serial=serial,
                 start=start,
                 end=end,
-                minutes=tuple(SessionMinute(r.timestamp, r.diverted_j, r.boosted_j) for r in inside),
+                minutes=tuple(
+                    SessionMinute(r.timestamp, r.diverted_j, r.boosted_j) for r in inside
+                ),
                 missing=tuple((g.start, g.end) for g in gaps),
                 modes=snaps.modes(start, end),
                 plugged_in_at=snaps.plugged_in(start, end),
