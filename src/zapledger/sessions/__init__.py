@@ -56,7 +56,7 @@ DEFAULT_PAUSE = timedelta(minutes=30)
 MAX_MISSING_JOIN = timedelta(hours=3)
 #: Data read before and after the range: a session that started in the range is completed from
 #: up to this much data after it, and one that began before the range is recognised as such.
-MARGIN = timedelta(days=2)
+MARGIN = timedelta(days=1)
 
 
 def sessions(
@@ -85,9 +85,14 @@ def sessions(
     serials = [serial] if serial is not None else store.zappi_serials()
     found: list[ChargeSession] = []
     for sn in serials:
-        records = store.history(sn, Resolution.MINUTE, lo, hi)
+        # one-minute buckets of one zappi's minute records: their EV energy summed in SQL, far
+        # cheaper than whole HistoryRecords (a month: 0.4 s instead of 1.5 s)
+        minutes = [
+            SessionMinute(b.start, b.energy.diverted_j, b.energy.boosted_j)
+            for b in store.iter_energy(sn, Resolution.MINUTE, lo, hi, bucket_s=60)
+        ]
         snapshots = store.statuses(sn, lo, hi)
-        derived = derive_sessions(sn, records, snapshots, pause=pause, max_missing=MAX_MISSING_JOIN)
+        derived = derive_sessions(sn, minutes, snapshots, pause=pause, max_missing=MAX_MISSING_JOIN)
         found += [s for s in derived if range_start <= s.start < range_end]
     found.sort(key=lambda s: (s.start, s.serial))
     return SessionReport(first, last, tz, serial, pause, tuple(found))

@@ -1,4 +1,4 @@
-"""Sessions from a run of stored minutes and status snapshots: pure, no store, no clock.
+"""Sessions from the stored minutes and status snapshots of one zappi: pure, no store, no clock.
 
 The rules (``docs/sessions.md``): a minute with energy into the car (diverted or boosted) belongs
 to a session. Two consecutive energy minutes ``a < b`` belong to the same session unless
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from ..models import HistoryRecord, StatusSnapshot, find_gaps
+from ..models import StatusSnapshot, find_gaps
 from ._model import ChargeSession, EndReason, SessionMinute
 
 __all__ = ["UNPLUGGED", "derive_sessions"]
@@ -103,15 +103,15 @@ def _tail(times: Sequence[datetime], last: int, snaps: _Snapshots, pause: timede
 
 def derive_sessions(
     serial: str,
-    records: Sequence[HistoryRecord],
+    minutes: Sequence[SessionMinute],
     snapshots: Sequence[StatusSnapshot],
     *,
     pause: timedelta,
     max_missing: timedelta,
 ) -> list[ChargeSession]:
-    """Every session in ``records`` (minute records of one zappi, sorted and unique)."""
-    times = [r.timestamp for r in records]
-    energy = [i for i, r in enumerate(records) if r.diverted_j + r.boosted_j > 0]
+    """Every session in ``minutes`` (every stored minute of one zappi, sorted and unique)."""
+    times = [m.start for m in minutes]
+    energy = [i for i, m in enumerate(minutes) if m.diverted_j + m.boosted_j > 0]
     if not energy:
         return []
     snaps = _Snapshots(snapshots)
@@ -128,16 +128,13 @@ def derive_sessions(
     for n, (i0, i1, reason) in enumerate(runs):
         start, end = times[i0], times[i1] + MINUTE
         following = times[runs[n + 1][0]] if n + 1 < len(runs) else times[-1] + MINUTE + pause
-        inside = records[i0 : i1 + 1]
         gaps = find_gaps(times[i0 : i1 + 1], start, end, 60)
         out.append(
             ChargeSession(
                 serial=serial,
                 start=start,
                 end=end,
-                minutes=tuple(
-                    SessionMinute(r.timestamp, r.diverted_j, r.boosted_j) for r in inside
-                ),
+                minutes=tuple(minutes[i0 : i1 + 1]),
                 missing=tuple((g.start, g.end) for g in gaps),
                 modes=snaps.modes(start, end),
                 plugged_in_at=snaps.plugged_in(start, end),
