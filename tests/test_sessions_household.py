@@ -15,6 +15,7 @@ import pytest
 
 from zapledger.backfill import sync_zappi
 from zapledger.client import Client
+from zapledger.demo import demo_statuses
 from zapledger.localtime import local_day_window
 from zapledger.models import Resolution, parse_history
 from zapledger.sessions import ChargeSession, EndReason, sessions
@@ -123,9 +124,9 @@ def test_minutes_the_cloud_lost_are_marked_inside_sessions(
 
 
 def test_modes_and_plug_times_from_collected_snapshots() -> None:
-    """Backfill three days over HTTP and take a status every 10 minutes, like the collector."""
+    """Backfill three days over HTTP and take a status every 10 minutes, like the collector
+    (the demo's way: ``demo_statuses`` winds the simulator's clock)."""
     first, last = date(2024, 6, 10), date(2024, 6, 12)
-    span_start, span_end = local_day_window(first, TZ)[0], local_day_window(last, TZ)[1]
     with (
         Simulator(seed=1, quirk_rates=QuirkRates.none(), now=NOW) as sim,
         open_store("sqlite:///:memory:") as store,
@@ -137,11 +138,9 @@ def test_modes_and_plug_times_from_collected_snapshots() -> None:
             ) as client:
                 summary = await sync_zappi(client, store, SERIAL, first, last, TZ, now=NOW)
                 assert summary.ok
-                at = span_start
-                while at < span_end:
-                    sim.set_now(at)
-                    store.add_status(await client.zappi_status(SERIAL), at)
-                    at += timedelta(minutes=10)
+                await demo_statuses(
+                    client, store, sim, SERIAL, first, last, TZ, step=timedelta(minutes=10)
+                )
 
         asyncio.run(collect())
         found = sessions(store, first, last, TZ, now=NOW).sessions
