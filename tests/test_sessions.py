@@ -238,3 +238,18 @@ def test_open_range_is_the_month_of_the_last_day(store: Store) -> None:
 def test_a_pause_under_a_minute_is_refused(store: Store) -> None:
     with pytest.raises(UsageError, match="at least one minute"):
         sessions(store, date(2024, 1, 1), date(2024, 1, 1), "UTC", pause=timedelta(seconds=30))
+
+
+def test_unplugs_alone_split_but_give_no_plug_in_time(store: Store) -> None:
+    """Only the snapshots showing the car unplugged: the split holds, plug-in stays unknown."""
+    case = fixture("plug")
+    case["statuses"] = [s for s in case["statuses"] if s["pst"] == "A"]
+    load(store, case)
+    first, second = run_case(store, case)
+    assert first.end_reason is second.end_reason is EndReason.UNPLUG
+    assert first.plugged_in_at is None and second.plugged_in_at is None
+    assert (first.unplugged_at, second.unplugged_at) == (
+        datetime(2024, 8, 20, 17, 22, 40, tzinfo=UTC),
+        datetime(2024, 8, 20, 17, 55, 30, tzinfo=UTC),
+    )
+    assert first.modes == second.modes == ()
