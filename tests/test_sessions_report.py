@@ -61,3 +61,11 @@ def test_no_section_without_sessions(store: Store) -> None:
     page = build_report_page(store, date(2024, 6, 1), date(2024, 6, 2), TZ, now=NOW)
     assert page.sessions is None and page.sessions_chart is None
     assert 'id="sessions"' not in render_html(page)
+
+
+def test_a_long_range_lists_the_sessions_of_its_last_days(store: Store) -> None:
+    page = build_report_page(store, date(2024, 5, 1), date(2024, 8, 31), TZ, now=NOW)
+    assert page.sessions is not None
+    assert (page.sessions["from"], page.sessions["to"]) == ("2024-07-01", "2024-08-31")
+    assert [s["start"][:10] for s in page.sessions["sessions"]] == ["2024-08-20"] * 2
+    assert "Sessions that started from 2024-07-01 to 2024-08-31" in render_html(page)

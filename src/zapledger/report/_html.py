@@ -11,7 +11,7 @@ import base64
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -252,9 +252,12 @@ MAX_SESSION_ROWS = 100
 def _sessions(
     store: Store, first: date, last: date, tz: str, serial: str | None, now: datetime
 ) -> tuple[dict[str, Any] | None, Chart | None]:
-    """The sessions of the range (``as_dict``, the latest rows only) and their solar-share chart."""
+    """The sessions of the range's last days (``as_dict``, the latest rows only) and their
+    solar-share chart. At most ``DAILY_MAX_DAYS`` days: sessions read every stored minute, and a
+    page of years would otherwise wait seconds for a table of thousands of rows."""
     from ..sessions import sessions
 
+    first = max(first, last - timedelta(days=DAILY_MAX_DAYS - 1))
     report = sessions(store, first, last, tz, serial=serial, now=now)
     if not report.sessions:
         return None, None

@@ -20,11 +20,13 @@ from itertools import pairwise
 from ..models import StatusSnapshot, find_gaps
 from ._model import ChargeSession, EndReason, SessionMinute
 
-__all__ = ["UNPLUGGED", "derive_sessions"]
+__all__ = ["PLUGGED", "UNPLUGGED", "derive_sessions"]
 
 MINUTE = timedelta(minutes=1)
 #: ``pst`` of a car that is not connected (``PlugStatus.EV_DISCONNECTED``).
 UNPLUGGED = "A"
+#: ``pst`` of a connected car: B1/B2 plugged, C1/C2 ready or charging (F, a fault, is neither).
+PLUGGED = frozenset({"B1", "B2", "C1", "C2"})
 
 
 def _minute_of(ts: datetime) -> datetime:
@@ -67,7 +69,7 @@ class _Snapshots:
         j = bisect_right(self.times, after)
         hi = bisect_left(self.times, end)
         for s in self.items[j:hi]:
-            if s.plug_status is not None and s.plug_status != UNPLUGGED:
+            if s.plug_status in PLUGGED:
                 return s.timestamp
         return None
 
