@@ -18,7 +18,15 @@ from zapledger.client import Client
 from zapledger.demo import demo_statuses
 from zapledger.localtime import local_day_window
 from zapledger.models import Resolution, parse_history
-from zapledger.sessions import ChargeSession, EndReason, sessions
+from zapledger.sessions import (
+    MARGIN,
+    MAX_MISSING_JOIN,
+    ChargeSession,
+    EndReason,
+    SessionMinute,
+    derive_sessions,
+    sessions,
+)
 from zapledger.simulator import EvSession, Household, QuirkRates, Simulator
 from zapledger.store import Store, open_store
 
@@ -153,3 +161,20 @@ def test_modes_and_plug_times_from_collected_snapshots() -> None:
         assert s.plugged_in_at is not None and s.unplugged_at is not None
         assert timedelta(0) <= s.plugged_in_at - plug.start < timedelta(minutes=10)
         assert timedelta(0) <= s.unplugged_at - plug.end < timedelta(minutes=10)
+
+
+@pytest.mark.parametrize("pause_min", [30, 60, 90])
+def test_quiet_hours_read_as_blocks_change_nothing(
+    quirky: tuple[Household, Store], pause_min: int
+) -> None:
+    """``sessions()`` skips the minutes of idle, complete hours; deriving from every stored
+    minute (read as HistoryRecords) gives the same sessions."""
+    _, store = quirky
+    pause = timedelta(minutes=pause_min)
+    report = sessions(store, FIRST, LAST, TZ, pause=pause, now=NOW)
+    start, end = local_day_window(FIRST, TZ)[0], local_day_window(LAST, TZ)[1]
+    records = store.history(SERIAL, Resolution.MINUTE, start - timedelta(days=2), end + MARGIN)
+    every = [SessionMinute(r.timestamp, r.diverted_j, r.boosted_j) for r in records]
+    derived = derive_sessions(SERIAL, every, [], pause=pause, max_missing=MAX_MISSING_JOIN)
+    assert report.sessions == tuple(s for s in derived if start <= s.start < end)
+    assert len(report.sessions) > 10
