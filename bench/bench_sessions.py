@@ -1,8 +1,9 @@
 """Speed of the EV charge sessions over a month and a year of stored minutes.
 
-``sessions()`` reads one-minute energy buckets (``Store.iter_energy``) instead of whole
-HistoryRecords; the baseline, measured in the same run, is reading the same minutes as
-HistoryRecords (``Store.history``), which is what the derivation would otherwise start from.
+``sessions()`` reads energy buckets (``Store.iter_energy``: per hour, then minute by minute only
+where an hour holds EV energy or lacks minutes); the baseline, measured in the same run, is
+reading the same minutes as HistoryRecords (``Store.history``), where a derivation would
+naively start.
 The store is the one of ``bench_report`` (minute and hour rows, an EV diverting on two days in
 three and boosting every fourth night). ``python bench/bench_sessions.py [--quick]``.
 """
