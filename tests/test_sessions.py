@@ -235,9 +235,10 @@ def test_open_range_is_the_month_of_the_last_day(store: Store) -> None:
     assert len(report.sessions) == 2
 
 
-def test_a_pause_under_a_minute_is_refused(store: Store) -> None:
-    with pytest.raises(UsageError, match="at least one minute"):
-        sessions(store, date(2024, 1, 1), date(2024, 1, 1), "UTC", pause=timedelta(seconds=30))
+@pytest.mark.parametrize("pause", [timedelta(seconds=30), timedelta(days=1, minutes=1)])
+def test_a_pause_outside_a_minute_to_a_day_is_refused(store: Store, pause: timedelta) -> None:
+    with pytest.raises(UsageError, match="from one minute to a day"):
+        sessions(store, date(2024, 1, 1), date(2024, 1, 1), "UTC", pause=pause)
 
 
 def test_unplugs_alone_split_but_give_no_plug_in_time(store: Store) -> None:

@@ -67,7 +67,12 @@ def sessions_cmd(
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone of the days and times."),
     serial: str | None = typer.Option(None, "--serial", help="One zappi (default: every zappi)."),
     pause: int = typer.Option(
-        30, "--pause", metavar="MIN", min=1, help="Minutes without energy that end a session."
+        30,
+        "--pause",
+        metavar="MIN",
+        min=1,
+        max=1440,
+        help="Minutes without energy that end a session (1 to 1440).",
     ),
     table: bool = typer.Option(False, "--table", help="A table with totals (the default)."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout, one row per session."),

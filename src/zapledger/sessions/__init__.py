@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_PAUSE",
     "MARGIN",
     "MAX_MISSING_JOIN",
+    "MAX_PAUSE",
     "ChargeSession",
     "EndReason",
     "SessionMinute",
@@ -51,6 +52,8 @@ __all__ = [
 
 #: A session ends after this long without energy into the car.
 DEFAULT_PAUSE = timedelta(minutes=30)
+#: The longest pause accepted: the data read around a range (:data:`MARGIN`) must cover it.
+MAX_PAUSE = timedelta(days=1)
 #: More missing minutes than this between two minutes with energy end a session: a long outage
 #: says nothing about whether the car stayed plugged.
 MAX_MISSING_JOIN = timedelta(hours=3)
@@ -74,8 +77,8 @@ def sessions(
     ``serial=None`` means every stored zappi. Open ends follow ``ranges.resolve_range`` (by
     default the month of ``last_day``, today when it is None).
     """
-    if pause < timedelta(minutes=1):
-        raise UsageError(f"the pause must be at least one minute, got {pause}")
+    if not timedelta(minutes=1) <= pause <= MAX_PAUSE:
+        raise UsageError(f"the pause must be from one minute to a day, got {pause}")
     now = now or datetime.now(UTC)
     first, last = resolve_range(store, first_day, last_day, tz, serial=serial, now=now)
     range_start = local_day_window(first, tz)[0]
