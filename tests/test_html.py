@@ -42,7 +42,8 @@ def test_page_is_self_contained(store: Store, tmp_path: Path) -> None:
     for src in sources:
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Content-Security-Policy" in html
-    assert len(sources) == 3  # days, the last complete day per hour, the profile
+    # days, the last complete day per hour, the profile, the charge sessions' solar share
+    assert len(sources) == 4
 
 
 def test_numbers_are_those_of_the_stored_rows(store: Store) -> None:
@@ -76,7 +77,8 @@ def test_embedded_charts_draw_the_stored_days_and_hours(store: Store) -> None:
         base64.b64decode(src.split(",", 1)[1])
         for src in re.findall(r'src="(data:image/png;base64,[^"]*)"', render_html(page))
     ]
-    assert embedded == [days.png, day.png, profile.png]
+    assert page.sessions_chart is not None
+    assert embedded == [days.png, day.png, profile.png, page.sessions_chart.png]
     assert bars_in_png(embedded[0], HOUSE_RGB) == 5
     assert bars_in_png(embedded[1], HOUSE_RGB) == 24
 
@@ -174,4 +176,4 @@ def test_real_reconciliation_is_embedded(store: Store) -> None:
     assert "Per pair, 2024-10-25 to 2024-10-27" in html
     assert "<td>import</td>" in html
     assert "Flagged periods (3)" in html
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 4
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 5

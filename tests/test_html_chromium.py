@@ -189,9 +189,10 @@ def test_report_renders_in_chromium(browser: DevTools, tmp_path: Path) -> None:
     result = json.loads(state["result"]["value"])
     assert result["title"] == "Energy balance 2024-10-01 to 2024-10-31"
     assert result["rows"] == 31
-    assert len(result["images"]) == 3
+    # days, the last day per hour, the profile, the charge sessions' solar share
+    assert len(result["images"]) == 4
     # each chart decoded at its full PNG width (charts are 1000 px wide)
-    assert result["images"] == [[True, 1000]] * 3
+    assert result["images"] == [[True, 1000]] * 4
     assert result["flag"] == "all"
 
     metrics = browser.call("Page.getLayoutMetrics")

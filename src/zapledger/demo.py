@@ -1,4 +1,5 @@
-"""The demo's library part: the simulated household's own meters, imported and reconciled.
+"""The demo's library part: the simulated household's own meters, imported and reconciled, and
+the status snapshots the collector would have taken.
 
 ``zapledger demo`` (the CLI) shows it; scripts and tests can run the same steps. It imports the
 simulator, which imports nothing of zapledger: the meter data is written in the wire formats
@@ -8,21 +9,35 @@ simulator, which imports nothing of zapledger: the meter data is written in the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .localtime import local_day_window
 
 if TYPE_CHECKING:
+    from .client import Client
     from .meters import ReadStats
     from .reconciliation import ReconcileReport
     from .report import BalanceReport
+    from .simulator import Simulator
     from .simulator.meterdata import TruthSource
     from .store import Store
     from .tariffs import Tariffs
 
-__all__ = ["DEMO_TARIFFS", "DemoCost", "DemoMeters", "demo_cost", "demo_meters"]
+__all__ = [
+    "DEMO_STATUS_STEP",
+    "DEMO_TARIFFS",
+    "DemoCost",
+    "DemoMeters",
+    "demo_cost",
+    "demo_meters",
+    "demo_statuses",
+]
+
+#: How often the demo takes a status snapshot (the collector takes one a minute; fewer keep the
+#: demo short while every charge session still gets one).
+DEMO_STATUS_STEP = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +161,32 @@ def demo_cost(
         for k, t in tariffs.items()
     }
     return DemoCost(tariffs, reports, csv_path)
+
+
+async def demo_statuses(
+    client: Client,
+    store: Store,
+    simulator: Simulator,
+    serial: str,
+    first_day: date,
+    last_day: date,
+    tz: str,
+    *,
+    step: timedelta = DEMO_STATUS_STEP,
+) -> int:
+    """Store a status of ``serial`` every ``step`` over the local days, up to now, as the
+    collector would have: the simulator's clock is wound to each moment, then set back to real
+    time. Charge sessions get their modes and plug-in/out times from these. Returns the count."""
+    start = local_day_window(first_day, tz)[0]
+    end = min(local_day_window(last_day, tz)[1], datetime.now(UTC))
+    taken = 0
+    try:
+        at = start
+        while at < end:
+            simulator.set_now(at)
+            store.add_status(await client.zappi_status(serial), at)
+            taken += 1
+            at += step
+    finally:
+        simulator.set_now(None)
+    return taken

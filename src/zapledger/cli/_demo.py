@@ -1,7 +1,8 @@
 """``zapledger demo``: the main job end to end against the built-in simulator, no credentials.
 
 Status and a day of hourly energy from the (simulated) cloud, a backfill of the last days into the
-embedded SQLite file, the household's meters reconciled against it, and the HTML report.
+embedded SQLite file, the EV charge sessions, the household's meters reconciled against it, and
+the HTML report.
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ DEMO_KEY = "demo-api-key"
 def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
     """Start the simulator in-process and show what zapledger does with it."""
     from ..client import Client
-    from ..demo import demo_cost, demo_meters
+    from ..demo import demo_cost, demo_meters, demo_statuses
     from ..localtime import to_local
     from ..models import Resolution
     from ..report import write_html_report
+    from ..sessions import sessions
     from ..simulator import Simulator
     from ..store import open_store
     from ._core import history_table, status_panel
     from ._meter import print_demo_meters
+    from ._sessions import print_sessions
     from ._sync import print_sync_summary, sync_with_progress
 
     out.mkdir(parents=True, exist_ok=True)
@@ -62,9 +65,16 @@ def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
                 )
                 for summary in report.summaries:
                     print_sync_summary(console, summary)
+            # the collector's status snapshots (plug state, mode), at the simulator's own pace
+            async with Client(
+                DEMO_HUB, DEMO_KEY, director_url=sim.url, rate_limit_per_s=None
+            ) as quick:
+                await demo_statuses(quick, store, sim, serial, first, last, tz)
 
         run_async(main())
         _print_stored(console, store, serial, first, last)
+        console.rule("EV charge sessions (minute history; modes from the status snapshots)")
+        print_sessions(console, sessions(store, first, last, tz, serial=serial))
         console.rule("Reconciliation against the household's own meters")
         meters = demo_meters(
             store, first, last, tz, household=sim.household, out_dir=out / "meters", serial=serial

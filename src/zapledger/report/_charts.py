@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from ..sessions import SessionReport
+
 __all__ = [
     "Chart",
     "DrawnSeries",
@@ -39,6 +41,7 @@ __all__ = [
     "month_chart",
     "months_chart",
     "profile_chart",
+    "session_share_chart",
     "year_chart",
     "years_chart",
 ]
@@ -63,7 +66,8 @@ class DrawnSeries:
 
     ``key`` names it: ``house``, ``ev_solar``, ``ev_grid``, ``export``, ``generation`` and
     ``incomplete`` (the hatched overlay) on bar charts; ``<quantity>:<year>`` on the years chart;
-    ``<quantity>:<yyyy-mm>`` on the profile chart. Bars of zero height are not drawn, so not here.
+    ``<quantity>:<yyyy-mm>`` on the profile chart; ``solar_share`` (in %) on the sessions chart.
+    Bars of zero height are not drawn, so not here.
     """
 
     key: str
@@ -454,3 +458,32 @@ def profile_chart(
     )
     stem = name or f"profile-{first[0]:04d}-{first[1]:02d}"
     return _chart(stem, title, fig)
+
+
+# --- EV charge sessions ------------------------------------------------------------------------
+
+
+def session_share_chart(report: SessionReport) -> Chart:
+    """Solar share of each charge session, one bar per session in time order (local start)."""
+    from matplotlib.collections import PolyCollection
+
+    fig = _figure(size=(10.0, 3.6))
+    ax = fig.add_subplot()
+    x = list(range(len(report.sessions)))
+    shares = [100 * (s.solar_share or 0.0) for s in report.sessions]
+    ax.add_collection(
+        PolyCollection(
+            _rects(x, [0.0] * len(x), shares), facecolors=COLOURS["ev_solar"], gid="solar_share"
+        )
+    )
+    labels = [to_local(s.start, report.tz).strftime("%d %b\n%H:%M") for s in report.sessions]
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_xlim(-0.6, max(len(x), 1) - 0.4)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("Solar share (%)")
+    ax.set_xlabel(f"Session start ({report.tz})")
+    ax.grid(axis="y", alpha=0.3)
+    title = f"Solar share per charge session, {report.first_day} to {report.last_day}"
+    ax.set_title(title)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.88, bottom=0.25)
+    return _chart(f"sessions-{report.first_day}-{report.last_day}", title, fig)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,15 @@ from ..models import Period, joules_to_kwh
 from ..ranges import resolve_range
 from ..store import Store
 from ._balance import BalanceReport, aggregate
-from ._charts import Chart, day_chart, days_chart, months_chart, profile_chart, years_chart
+from ._charts import (
+    Chart,
+    day_chart,
+    days_chart,
+    months_chart,
+    profile_chart,
+    session_share_chart,
+    years_chart,
+)
 from ._series import HourlySeries, SlotStatus, hourly_series
 
 if TYPE_CHECKING:
@@ -45,6 +53,9 @@ class ReportPage:
     reconciliation_note: str | None
     generated_at: datetime
     reconciliation_chart: bytes | None = None
+    #: ``SessionReport.as_dict()`` of the EV charge sessions, and the chart of their solar share
+    sessions: dict[str, Any] | None = None
+    sessions_chart: Chart | None = None
 
 
 def _months(first: date, last: date) -> list[tuple[int, int]]:
@@ -128,6 +139,7 @@ def build_report_page(
     if tariffs is not None:
         report, cost_chart = _with_cost(store, series, report, tz, tariffs, serial)
         charts.append(cost_chart)
+    sessions, sessions_chart = _sessions(store, first_day, last_day, tz, serial, now)
     return ReportPage(
         report,
         by_source,
@@ -136,6 +148,8 @@ def build_report_page(
         recon_note,
         now,
         recon_chart,
+        sessions,
+        sessions_chart,
     )
 
 
@@ -262,6 +276,56 @@ def _cell(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
+# --- EV charge sessions ------------------------------------------------------------------------
+
+#: The sessions table and chart show at most this many (the latest); totals count them all.
+MAX_SESSION_ROWS = 100
+
+
+def _sessions(
+    store: Store, first: date, last: date, tz: str, serial: str | None, now: datetime
+) -> tuple[dict[str, Any] | None, Chart | None]:
+    """The sessions of the range's last days (``as_dict``, the latest rows only) and their
+    solar-share chart. At most ``DAILY_MAX_DAYS`` days: sessions read every stored minute, and a
+    page of years would otherwise wait seconds for a table of thousands of rows."""
+    from ..sessions import sessions
+
+    first = max(first, last - timedelta(days=DAILY_MAX_DAYS - 1))
+    report = sessions(store, first, last, tz, serial=serial, now=now)
+    if not report.sessions:
+        return None, None
+    shown = replace(report, sessions=report.sessions[-MAX_SESSION_ROWS:])
+    data = report.as_dict()
+    data["shown"] = shown.as_dict()["sessions"]
+    return data, session_share_chart(shown)
+
+
+def _session_rows(data: Mapping[str, Any]) -> list[list[str]]:
+    """Cells of the sessions table: local times, kWh, kW (the display edge)."""
+    from ..localtime import to_local
+
+    rows = []
+    for s in data["shown"]:
+        start = to_local(datetime.fromisoformat(s["start"]), data["tz"])
+        end = to_local(datetime.fromisoformat(s["end"]), data["tz"])
+        minutes = s["duration_s"] // 60
+        rows.append(
+            [
+                start.strftime("%Y-%m-%d %H:%M %Z"),
+                end.strftime("%H:%M %Z" if end.date() == start.date() else "%Y-%m-%d %H:%M %Z"),
+                f"{minutes // 60}:{minutes % 60:02d}",
+                f"{s['energy_kwh']:,.2f}",
+                f"{s['diverted_kwh']:,.2f}",
+                f"{s['boosted_kwh']:,.2f}",
+                _pct(s["solar_share"]),
+                f"{s['peak_power_w'] / 1000:,.2f}",
+                ", ".join(s["modes"]) or "—",
+                str(s["missing_minutes"]),
+            ]
+        )
+    return rows
+
+
 def render_html(page: ReportPage) -> str:
     """The page's HTML text (jinja2, autoescaped)."""
     import jinja2
@@ -298,6 +362,17 @@ def render_html(page: ReportPage) -> str:
         reconciliation_chart=(
             base64.b64encode(page.reconciliation_chart).decode("ascii")
             if page.reconciliation_chart
+            else None
+        ),
+        sessions=page.sessions,
+        session_rows=_session_rows(page.sessions) if page.sessions else [],
+        sessions_chart=(
+            {
+                "name": page.sessions_chart.name,
+                "title": page.sessions_chart.title,
+                "data": base64.b64encode(page.sessions_chart.png).decode("ascii"),
+            }
+            if page.sessions_chart
             else None
         ),
         generated=page.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
