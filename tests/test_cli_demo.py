@@ -18,6 +18,7 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "Total" in out
     assert "zappi vs meters" in out
     assert "What it cost" in out and "time-of-use (GBP)" in out and "dynamic (GBP)" in out
+    assert "Charge sessions and their cost" in out
     reports = list(tmp_path.glob("report-*.html"))
     assert len(reports) == 1
     assert str(reports[0].resolve()) in out.replace("\n", "")

@@ -30,4 +30,9 @@ def test_demo_month_is_priced_under_both_tariffs(tmp_path: Path) -> None:
         assert total.ev_grid_cost.value is not None and total.ev_grid_cost.value > 0
         nets.append(total.net_cost.value)
     assert nets[0] != nets[1]
+    tou, dynamic = cost.sessions["time-of-use"], cost.sessions["dynamic"]
+    assert len(tou) == len(dynamic) > 0
+    for a, b in zip(tou, dynamic, strict=True):
+        assert a.start == b.start and a.energy_j == b.energy_j > 0
+        assert a.claim.known and b.claim.known
     assert datetime(2024, 10, 27, tzinfo=UTC)  # the fall-back day is in the range

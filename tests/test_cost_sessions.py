@@ -11,39 +11,29 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 
 from test_cost import DYNAMIC, TOU, tou_price
+from zapledger.cli import main
+from zapledger.exceptions import UsageError
 from zapledger.models import HistoryRecord, PricePoint, Resolution
-from zapledger.report._claim import claim_of, cost_sessions, write_claim
+from zapledger.report._claim import claim_of, cost_sessions, reimbursement, write_claim
 from zapledger.report._cost import SCALE
+from zapledger.sessions import ChargeSession, sessions
 from zapledger.store import Store, open_store
 from zapledger.tariffs import Tariffs, parse_tariffs
 
 TZ = "Europe/London"
 SERIAL = "10000001"
 M = timedelta(minutes=1)
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
 #: 23:30 GMT on Saturday to 03:30 BST on Sunday: across midnight and the missing hour
 START = datetime(2024, 3, 30, 23, 30, tzinfo=UTC)
 END = datetime(2024, 3, 31, 2, 30, tzinfo=UTC)
 #: a second session on an ordinary evening
 START2 = datetime(2024, 3, 12, 17, 50, tzinfo=UTC)
 END2 = datetime(2024, 3, 12, 18, 40, tzinfo=UTC)
-
-
-class Minute(NamedTuple):
-    start: datetime
-    diverted_j: int
-    boosted_j: int
-
-
-class Session(NamedTuple):
-    serial: str
-    start: datetime
-    end: datetime
-    minutes: tuple[Minute, ...]
 
 
 def ev_minute(ts: datetime) -> HistoryRecord:
@@ -67,13 +57,11 @@ def store() -> Iterator[Store]:
         yield s
 
 
-def stored_sessions(store: Store) -> list[Session]:
-    out = []
-    for a, b in ((START2, END2), (START, END)):
-        records = store.history(SERIAL, Resolution.MINUTE, a, b)
-        minutes = tuple(Minute(r.timestamp, r.diverted_h1_j, r.boosted_h1_j) for r in records)
-        out.append(Session(SERIAL, a, b, minutes))
-    return out
+def stored_sessions(store: Store) -> list[ChargeSession]:
+    """The sessions the sessions module derives from the stored minutes (two in March)."""
+    report = sessions(store, date(2024, 3, 1), date(2024, 3, 31), TZ, now=NOW)
+    assert [(s.start, s.end) for s in report.sessions] == [(START2, END2), (START, END)]
+    return list(report.sessions)
 
 
 def tariffs(text: str) -> Tariffs:
@@ -179,7 +167,8 @@ def test_claim_files_list_sessions_kwh_tariff_and_totals(store: Store, tmp_path:
 
 def test_no_sessions_cost_nothing(store: Store) -> None:
     assert cost_sessions(store, [], tariffs(TOU), TZ) == []
-    assert date(2024, 3, 1)  # the claim of an empty month is still written by the command
+    empty = reimbursement(store, "2024-02", TZ, tariffs(TOU), now=NOW)
+    assert empty.sessions == () and empty.total.value == 0
 
 
 def test_claim_files_are_not_overwritten_without_force(store: Store, tmp_path: Path) -> None:
@@ -192,3 +181,41 @@ def test_claim_files_are_not_overwritten_without_force(store: Store, tmp_path: P
     with pytest.raises(OutputError, match="already exists"):
         write_claim(claim, tmp_path)
     assert write_claim(claim, tmp_path, force=True)[0].exists()
+
+
+def test_reimbursement_of_a_month_is_the_sum_of_its_sessions(store: Store) -> None:
+    claim = reimbursement(store, "2024-03", TZ, tariffs(TOU), now=NOW)
+    costs = cost_sessions(store, stored_sessions(store), tariffs(TOU), TZ)
+    assert claim.sessions == tuple(costs)
+    assert claim.total.scaled == sum(c.claim.scaled for c in costs)
+    with pytest.raises(UsageError, match="not a month"):
+        reimbursement(store, "March", TZ, tariffs(TOU), now=NOW)
+
+
+def test_sessions_reimbursement_command_writes_both_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'z.sqlite3'}"
+    with open_store(url) as s:
+        s.upsert_device(SERIAL, "zappi")
+        n = int((END - START).total_seconds()) // 60
+        s.upsert_history(SERIAL, Resolution.MINUTE, [ev_minute(START + i * M) for i in range(n)])
+    args = [
+        "--db",
+        url,
+        "sessions",
+        "--tz",
+        TZ,
+        "--reimbursement",
+        "2024-03",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(args) == 3  # no [tariffs] yet: a configuration error
+    config = tmp_path / "config.toml"
+    config.write_text(TOU, encoding="utf-8")
+    monkeypatch.setenv("ZAPLEDGER_CONFIG", str(config))
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "1 session(s)" in out and "GBP" in out
+    assert (tmp_path / "claim-2024-03.csv").exists() and (tmp_path / "claim-2024-03.html").exists()

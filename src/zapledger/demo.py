@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .client import Client
     from .meters import ReadStats
     from .reconciliation import ReconcileReport
-    from .report import BalanceReport
+    from .report import BalanceReport, SessionCost
     from .simulator import Simulator
     from .simulator.meterdata import TruthSource
     from .store import Store
@@ -78,6 +78,35 @@ def demo_meters(
     return DemoMeters(imports, report, chart, out_dir)
 
 
+async def demo_statuses(
+    client: Client,
+    store: Store,
+    simulator: Simulator,
+    serial: str,
+    first_day: date,
+    last_day: date,
+    tz: str,
+    *,
+    step: timedelta = DEMO_STATUS_STEP,
+) -> int:
+    """Store a status of ``serial`` every ``step`` over the local days, up to now, as the
+    collector would have: the simulator's clock is wound to each moment, then set back to real
+    time. Charge sessions get their modes and plug-in/out times from these. Returns the count."""
+    start = local_day_window(first_day, tz)[0]
+    end = min(local_day_window(last_day, tz)[1], datetime.now(UTC))
+    taken = 0
+    try:
+        at = start
+        while at < end:
+            simulator.set_now(at)
+            store.add_status(await client.zappi_status(serial), at)
+            taken += 1
+            at += step
+    finally:
+        simulator.set_now(None)
+    return taken
+
+
 #: The demo's two contracts, one per site: a time-of-use tariff and a dynamic one (docs/tariffs.md).
 DEMO_TARIFFS = {
     "time-of-use": """
@@ -115,6 +144,8 @@ class DemoCost:
     tariffs: dict[str, Tariffs]
     reports: dict[str, BalanceReport]
     prices_csv: Path
+    #: the month's charge sessions, priced minute by minute under each tariff (same order)
+    sessions: dict[str, list[SessionCost]]
 
 
 def _demo_price_csv(first: date, last: date, tz: str, path: Path) -> Path:
@@ -146,11 +177,13 @@ def demo_cost(
     out_dir: Path,
     serial: str | None = None,
 ) -> DemoCost:
-    """Import the demo's day-ahead prices and price the stored month under both demo tariffs."""
+    """Import the demo's day-ahead prices; price the stored month and its charge sessions under
+    both demo tariffs."""
     import tomllib
 
     from .prices import import_price_csv
-    from .report import balance
+    from .report import balance, cost_sessions
+    from .sessions import sessions
     from .tariffs import parse_tariffs
 
     csv_path = _demo_price_csv(first_day, last_day, tz, out_dir / "day-ahead-prices.csv")
@@ -160,33 +193,6 @@ def demo_cost(
         k: balance(store, first_day, last_day, tz, period="day", serial=serial, tariffs=t)
         for k, t in tariffs.items()
     }
-    return DemoCost(tariffs, reports, csv_path)
-
-
-async def demo_statuses(
-    client: Client,
-    store: Store,
-    simulator: Simulator,
-    serial: str,
-    first_day: date,
-    last_day: date,
-    tz: str,
-    *,
-    step: timedelta = DEMO_STATUS_STEP,
-) -> int:
-    """Store a status of ``serial`` every ``step`` over the local days, up to now, as the
-    collector would have: the simulator's clock is wound to each moment, then set back to real
-    time. Charge sessions get their modes and plug-in/out times from these. Returns the count."""
-    start = local_day_window(first_day, tz)[0]
-    end = min(local_day_window(last_day, tz)[1], datetime.now(UTC))
-    taken = 0
-    try:
-        at = start
-        while at < end:
-            simulator.set_now(at)
-            store.add_status(await client.zappi_status(serial), at)
-            taken += 1
-            at += step
-    finally:
-        simulator.set_now(None)
-    return taken
+    found = sessions(store, first_day, last_day, tz, serial=serial).sessions
+    priced = {k: cost_sessions(store, found, t, tz) for k, t in tariffs.items()}
+    return DemoCost(tariffs, reports, csv_path, priced)

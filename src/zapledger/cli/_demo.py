@@ -80,9 +80,10 @@ def run_demo(console: Console, *, days: int, out: Path, tz: str) -> None:
             store, first, last, tz, household=sim.household, out_dir=out / "meters", serial=serial
         )
         print_demo_meters(console, meters)
-        console.rule("What it cost: the month under a time-of-use and a dynamic tariff")
+        console.rule("What it cost: the month and its sessions, time-of-use and dynamic tariffs")
         cost = demo_cost(store, first, last, tz, out_dir=out, serial=serial)
         _print_cost(console, cost)
+        _print_session_costs(console, cost, tz)
         console.rule("HTML report")
         page = write_html_report(store, first, last, tz, out_dir=out, serial=serial, force=True)
     console.print(f"HTML report of the demo month: [bold]{page.resolve()}[/]")
@@ -136,5 +137,30 @@ def _print_cost(console: Console, cost: DemoCost) -> None:
                     total.savings,
                 )
             ),
+        )
+    console.print(table)
+
+
+def _print_session_costs(console: Console, cost: DemoCost, tz: str) -> None:
+    from rich.table import Table
+
+    from ..localtime import to_local
+    from ._common import kwh
+
+    kinds = list(cost.sessions)
+    table = Table(title="Charge sessions and their cost, minute by minute")
+    table.add_column("Start", no_wrap=True)
+    table.add_column("kWh", justify="right")
+    table.add_column("Solar\nkWh", justify="right")
+    for kind in kinds:
+        table.add_column(f"{kind}\n({cost.tariffs[kind].currency})", justify="right")
+    rows = zip(*(cost.sessions[k] for k in kinds), strict=True)
+    for priced in rows:
+        first = priced[0]
+        table.add_row(
+            to_local(first.start, tz).strftime("%Y-%m-%d %H:%M"),
+            kwh(first.energy_j),
+            kwh(first.diverted_j),
+            *(p.claim.text() for p in priced),
         )
     console.print(table)

@@ -9,6 +9,7 @@ import csv
 import json
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -77,6 +78,14 @@ def sessions_cmd(
     table: bool = typer.Option(False, "--table", help="A table with totals (the default)."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout, one row per session."),
     as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
+    reimbursement: str | None = typer.Option(
+        None,
+        "--reimbursement",
+        metavar="MONTH",
+        help="Write the company-car claim of MONTH (YYYY-MM): a CSV and a printable HTML page.",
+    ),
+    out: Path = typer.Option(Path("."), "--out", help="Folder of the claim files."),
+    force: bool = typer.Option(False, "--force", help="Replace existing claim files."),
 ) -> None:
     """EV charge sessions from the stored minute history: kWh, solar and grid, power, modes."""
     from ..sessions import sessions
@@ -85,6 +94,9 @@ def sessions_cmd(
         raise typer.BadParameter("choose one of --table, --csv and --json")
     cfg = settings()
     zone = timezone_name(tz, cfg)
+    if reimbursement is not None:
+        _claim(reimbursement, zone, serial, timedelta(minutes=pause), out, force)
+        return
     first, last = optional_day(from_, "--from"), optional_day(to, "--to")
     with open_store(cfg) as store:
         report = sessions(store, first, last, zone, serial=serial, pause=timedelta(minutes=pause))
@@ -94,6 +106,36 @@ def sessions_cmd(
         write_csv(report)
     else:
         print_sessions(state.console(), report)
+
+
+def _claim(
+    month: str, zone: str, serial: str | None, pause: timedelta, out: Path, force: bool
+) -> None:
+    """``--reimbursement``: the month's sessions priced at the configured tariffs, as files."""
+    from ..exceptions import ConfigError
+    from ..report import reimbursement, write_claim
+    from ..tariffs import load_tariffs
+
+    tariffs = load_tariffs()
+    if tariffs is None:
+        raise ConfigError("the claim needs tariffs: add a [tariffs] table (docs/tariffs.md)")
+    with open_store(settings()) as store:
+        claim = reimbursement(store, month, zone, tariffs, serial=serial, pause=pause)
+    csv_path, html_path = write_claim(claim, out, force=force)
+    total = claim.total
+    console = state.console()
+    console.print(
+        f"{len(claim.sessions)} session(s), {kwh(claim.energy_j)} kWh, "
+        f"{total.text()} {claim.currency}",
+        soft_wrap=True,
+    )
+    if total.unpriced:
+        console.print(
+            f"[yellow]{total.unpriced} minute(s) of charging have no price: the amount is "
+            "incomplete (+?).[/]"
+        )
+    console.print(str(csv_path), soft_wrap=True)
+    console.print(str(html_path), soft_wrap=True)
 
 
 def _csv_value(key: str, value: Any) -> Any:

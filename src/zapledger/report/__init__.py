@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ._balance import BalanceReport, PeriodBalance, aggregate, balance, period_spans
 from ._charts import Chart, DrawnSeries
+from ._claim import Claim, SessionCost, cost_sessions, reimbursement, write_claim
 from ._export import EXPORT_COLUMNS, export_rows, write_export
 from ._series import (
     Coverage,
@@ -36,22 +37,27 @@ __all__ = [
     "EXPORT_COLUMNS",
     "BalanceReport",
     "Chart",
+    "Claim",
     "Coverage",
     "DrawnSeries",
     "HourSlot",
     "HourlySeries",
     "PeriodBalance",
+    "SessionCost",
     "SlotStatus",
     "aggregate",
     "balance",
     "charts_of_day",
     "charts_of_month",
     "charts_of_year",
+    "cost_sessions",
     "export_rows",
     "hourly_series",
     "merge_hours",
     "period_spans",
+    "reimbursement",
     "save_charts",
+    "write_claim",
     "write_export",
     "write_html_report",
 ]

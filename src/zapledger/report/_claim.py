@@ -9,15 +9,17 @@ cost from the grid). A minute with energy but without a price makes the session'
 
 from __future__ import annotations
 
+import calendar
 import csv
 import html
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..exceptions import UsageError
 from ..localtime import to_local
 from ..models import joules_to_kwh
 from ..prices import PriceBook, price_book
@@ -31,6 +33,8 @@ __all__ = [
     "SessionCost",
     "claim_of",
     "cost_sessions",
+    "parse_month",
+    "reimbursement",
     "session_cost",
     "write_claim",
 ]
@@ -193,6 +197,37 @@ class Claim:
 
 def claim_of(month: str, tz: str, tariffs: Tariffs, costs: Iterable[SessionCost]) -> Claim:
     return Claim(month, tz, tariffs.currency, tuple(costs))
+
+
+def parse_month(text: str) -> tuple[date, date]:
+    """``YYYY-MM`` as its first and last day; a UsageError otherwise."""
+    try:
+        first = date.fromisoformat(f"{text.strip()}-01")
+    except ValueError:
+        raise UsageError(f"{text!r} is not a month like 2025-03") from None
+    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+    return first, last
+
+
+def reimbursement(
+    store: Store,
+    month: str,
+    tz: str,
+    tariffs: Tariffs,
+    *,
+    serial: str | None = None,
+    pause: timedelta | None = None,
+    now: datetime | None = None,
+) -> Claim:
+    """The claim of the sessions that started in the local month ``YYYY-MM``, each priced minute
+    by minute at the tariff in force (reads the store only)."""
+    from ..sessions import DEFAULT_PAUSE, sessions
+
+    first, last = parse_month(month)
+    found = sessions(
+        store, first, last, tz, serial=serial, pause=pause or DEFAULT_PAUSE, now=now
+    ).sessions
+    return claim_of(f"{first:%Y-%m}", tz, tariffs, cost_sessions(store, found, tariffs, tz))
 
 
 def _csv(claim: Claim) -> str:
