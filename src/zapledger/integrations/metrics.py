@@ -29,12 +29,12 @@ from ..models import (
     ChargeStatus,
     Energy,
     PlugStatus,
-    Resolution,
     SiteStatus,
     ZappiMode,
     ZappiStatus,
     parse_zappi,
 )
+from ._totals import stored_totals
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -50,7 +50,6 @@ __all__ = [
     "MetricsServer",
     "binding_warning",
     "collect_with_metrics",
-    "load_energy",
     "load_latest_statuses",
     "mode_label",
     "serve_store_metrics",
@@ -79,8 +78,6 @@ _MODE_LABELS = {
     ZappiMode.STOPPED: "stop",
     ZappiMode.STARTUP_FAULT: "startup_fault",
 }
-#: Wide enough to hold every stored hour in one bucket (the store sums in the database).
-_ALL_TIME_S = 1 << 40
 #: How far back the newest stored snapshot is looked for, nearest window first.
 _SNAPSHOT_WINDOWS = (timedelta(hours=2), timedelta(days=2), timedelta(days=60), None)
 
@@ -238,18 +235,6 @@ class _Exposition(Collector):
 # --- reading the store (on a timer, in a thread) ---------------------------------------------
 
 
-def load_energy(store: Store, serials: Sequence[str], now: datetime) -> dict[str, Energy]:
-    """Each zappi's stored hour history summed since its first record."""
-    start = datetime(1970, 1, 1, tzinfo=UTC)
-    end = now + timedelta(hours=1)
-    return {
-        sn: Energy.total(
-            b.energy for b in store.iter_energy(sn, Resolution.HOUR, start, end, _ALL_TIME_S)
-        )
-        for sn in serials
-    }
-
-
 def load_latest_statuses(
     store: Store, serials: Sequence[str], now: datetime
 ) -> dict[str, LiveZappi]:
@@ -282,7 +267,7 @@ def refresh_from_store(
     """Energy counters (and with ``statuses`` the newest snapshots) from the store."""
     at = now or datetime.now(UTC)
     sns = _serials(store, serials)
-    values.set_energy(load_energy(store, sns, at))
+    values.set_energy(stored_totals(store, sns, at))
     if statuses:
         for live in load_latest_statuses(store, sns, at).values():
             values.merge_stored(live)
