@@ -113,12 +113,6 @@ def test_binding_beyond_loopback_is_warned_about() -> None:
     assert MetricsServer(LiveValues()).host == "127.0.0.1"
 
 
-def test_the_server_warns_when_it_listens_everywhere(caplog: pytest.LogCaptureFixture) -> None:
-    with MetricsServer(LiveValues(), "0.0.0.0", 0) as server:
-        assert server.port > 0
-    assert any("0.0.0.0" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
-
-
 # --- standalone: the store's newest snapshot and history, scraped by the real Prometheus ----
 
 

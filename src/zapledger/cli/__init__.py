@@ -79,7 +79,7 @@ def _root(
     setup_logging(verbose)
 
 
-for _name in ("_core", "_control", "_sync", "_meter", "_report", "_ha"):
+for _name in ("_core", "_control", "_sync", "_meter", "_report", "_ha", "_live"):
     import_module(f"{__name__}.{_name}").register(app)
 
 
