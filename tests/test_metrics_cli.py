@@ -8,8 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from zapledger.cli import main
 from zapledger.models import parse_zappi
 from zapledger.simulator import Simulator
 from zapledger.store import open_store
@@ -108,3 +110,48 @@ def test_collect_serves_its_polls_as_metrics(sim: Simulator, tmp_path: Path) -> 
     err = stop(proc)
     assert [k for k, v in got.items() if k.startswith("zapledger_zappi_mode") and v == 1]
     assert KEY not in err
+
+
+def _sigterm_when(ready: Callable[[], bool], seen: list[bool]) -> threading.Thread:
+    """A thread that waits (bounded) for ``ready()`` and then asks this process to stop."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if ready():
+                seen.append(True)
+                break
+            time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGTERM)  # the command's handler sets its stop event
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    return thread
+
+
+def test_the_metrics_command_runs_until_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = json.loads((FIXTURES / "status_zappi_example.json").read_text())["zappi"][0]
+    db = f"sqlite:///{tmp_path / 'm.sqlite3'}"
+    with open_store(db) as store:
+        store.add_status(parse_zappi(raw), datetime.now(UTC))
+    monkeypatch.setenv("ZAPLEDGER_DB", db)
+    port = free_port()
+
+    def serving() -> bool:
+        try:
+            return "zapledger_zappi_mode" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        except httpx.HTTPError:
+            return False
+
+    seen: list[bool] = []
+    thread = _sigterm_when(serving, seen)
+    code = main(["metrics", "--port", str(port), "--refresh", "0.2", "--serial", str(raw["sno"])])
+    thread.join()
+    assert (code, seen) == (0, [True])
+
+
+def test_bad_intervals_are_usage_errors() -> None:
+    assert main(["metrics", "--refresh", "0"]) == 2
+    assert main(["mqtt", "--interval", "0"]) == 2
