@@ -44,7 +44,9 @@ def _free_port() -> int:
 class Mosquitto:
     """One broker process; ``port`` stays the same across :meth:`restart`."""
 
-    def __init__(self, workdir: Path, users: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, users: Mapping[str, str] | None = None, *, tls: bool = False
+    ) -> None:
         self.binary = mosquitto_binary()
         self.workdir = workdir
         self.port = _free_port()
@@ -61,6 +63,11 @@ class Mosquitto:
             "log_type warning",
             "log_type notice",
         ]
+        #: the CA that signed the broker's certificate (with ``tls``)
+        self.ca_file: Path | None = None
+        if tls:
+            self.ca_file, cert, key = make_certificates(workdir)
+            lines += [f"cafile {self.ca_file}", f"certfile {cert}", f"keyfile {key}"]
         if users:
             passwords = workdir / "passwords"
             passwords.touch(mode=0o600)
@@ -107,9 +114,32 @@ class Mosquitto:
         self.start()
 
 
+def make_certificates(workdir: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a certificate for 127.0.0.1 signed by it (``openssl``)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail(f"the `openssl` binary is not installed: {_INSTALL_HINT}", pytrace=False)
+    names = ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem")
+    ca_key, ca, key, csr, cert = (workdir / name for name in names)
+    san = workdir / "san.ext"
+    san.write_text("subjectAltName=IP:127.0.0.1\n")
+    for args in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+         "-days", "2", "-subj", "/CN=zapledger test CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+         "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", cert, "-days", "2", "-extfile", san],
+    ):  # fmt: skip
+        subprocess.run([openssl, *map(str, args)], check=True, capture_output=True, timeout=60)
+    return ca, cert, key
+
+
 @contextlib.contextmanager
-def running_mosquitto(workdir: Path, users: Mapping[str, str] | None = None) -> Iterator[Mosquitto]:
-    broker = Mosquitto(workdir, users).start()
+def running_mosquitto(
+    workdir: Path, users: Mapping[str, str] | None = None, *, tls: bool = False
+) -> Iterator[Mosquitto]:
+    broker = Mosquitto(workdir, users, tls=tls).start()
     try:
         yield broker
     finally:

@@ -31,7 +31,7 @@ from zapledger.integrations.metrics import (
     collect_with_metrics,
     serve_store_metrics,
 )
-from zapledger.models import Resolution, parse_zappi
+from zapledger.models import Resolution, decode_status, parse_zappi
 from zapledger.simulator import Simulator
 from zapledger.store import Store, open_store
 
@@ -306,3 +306,13 @@ def test_scrapes_are_thread_safe_while_values_change() -> None:
     finally:
         done.set()
         thread.join()
+
+
+def test_the_collector_hook_keeps_to_the_chosen_zappis() -> None:
+    site = decode_status((FIXTURES / "status_two_zappis.json").read_bytes())
+    first, second = (z.serial for z in site.zappis)
+    values = LiveValues()
+    values.observe_site(site, POLLED_AT, serials=(second,))
+    assert set(values.copy()[0]) == {second}
+    values.observe_site(site, POLLED_AT)
+    assert set(values.copy()[0]) == {first, second}

@@ -9,6 +9,7 @@ published the way Home Assistant does; their effect is read back from the simula
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import re
 import sqlite3
@@ -138,9 +139,9 @@ class Watcher:
 
 
 @asynccontextmanager
-async def watching(broker: Mosquitto, **login: str) -> AsyncIterator[Watcher]:
+async def watching(broker: Mosquitto, **options: Any) -> AsyncIterator[Watcher]:
     watcher = Watcher()
-    async with aiomqtt.Client(broker.host, broker.port, **login) as mqtt:  # type: ignore[arg-type]
+    async with aiomqtt.Client(broker.host, broker.port, **options) as mqtt:
         await mqtt.subscribe("#", qos=1)
 
         async def collect() -> None:
@@ -484,3 +485,29 @@ async def test_username_and_password(
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert password not in text and "wrong" not in text.replace("went wrong", "")
     assert password not in repr(BrokerOptions(password=Secret(password)))
+
+
+# paho-mqtt leaves the socket of a failed TLS handshake to the garbage collector (closed there)
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <ssl.SSLSocket:pytest.PytestUnraisableExceptionWarning"
+)
+async def test_tls_with_the_brokers_own_ca(
+    client: Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    n = expected_entity_count(with_energy=False)
+    with running_mosquitto(tmp_path, tls=True) as broker:
+        assert broker.ca_file is not None
+        tls = aiomqtt.TLSParameters(ca_certs=str(broker.ca_file))
+        async with watching(broker, tls_params=tls) as w:
+            async with bridging(client, broker, tls=True, ca_file=broker.ca_file):
+                await w.wait_for("configs over TLS", lambda: len(w.configs()) >= 2 * n)
+            caplog.clear()
+            quick = BridgeConfig(reconnect_initial_s=0.05, reconnect_max_s=0.1)
+            # the system's CAs do not know the test CA: refused, retried, never connected
+            async with bridging(client, broker, config=quick, tls=True) as untrusted:
+                await w.wait_for(
+                    "a refusal",
+                    lambda: any("reconnecting" in r.getMessage() for r in caplog.records),
+                )
+            assert untrusted.stats.connects == 0
+    gc.collect()  # inside this test, whose filter expects paho's unclosed socket

@@ -131,10 +131,13 @@ class LiveValues:
         with self._lock:
             self.zappis[live.serial] = live
 
-    def observe_site(self, site: SiteStatus, polled_at: datetime) -> None:
-        """The collector's hook: every zappi of a good poll."""
+    def observe_site(
+        self, site: SiteStatus, polled_at: datetime, serials: Sequence[str] = ()
+    ) -> None:
+        """The collector's hook: the zappis of a good poll (those of ``serials``, if given)."""
         for zappi in site.zappis:
-            self.observe(zappi, polled_at)
+            if not serials or zappi.serial in serials:
+                self.observe(zappi, polled_at)
 
     def merge_stored(self, live: LiveZappi) -> None:
         """A stored snapshot, unless a newer poll is already here."""
@@ -402,7 +405,8 @@ async def collect_with_metrics(
     from ..collect import run_collector
 
     values = LiveValues()
-    config = replace(config, on_status=values.observe_site)
+    wanted = config.serials
+    config = replace(config, on_status=lambda site, at: values.observe_site(site, at, wanted))
     with MetricsServer(values, host, port) as server:
         if on_ready is not None:
             on_ready(server)
