@@ -68,6 +68,8 @@ def convention_problems(topic: str, config: dict[str, Any]) -> list[str]:
     component = match["component"]
     if config.get("unique_id") != match["object_id"]:
         problems.append(f"{topic}: object_id is not the unique_id {config.get('unique_id')}")
+    if "object_id" in config:  # Home Assistant 2025.10 deprecated it; 2026.4 dropped it
+        problems.append(f"{topic}: object_id in the payload (use default_entity_id)")
     missing = DEVICE_KEYS - set(config.get("device", {}))
     if missing:
         problems.append(f"{topic}: device block lacks {sorted(missing)}")

@@ -227,7 +227,8 @@ def discovery_configs(
         out[topics.config(component, unique_id)] = {
             **body,
             "unique_id": unique_id,
-            "object_id": unique_id,
+            # the entity id Home Assistant gives it (``object_id`` is deprecated since 2025.10)
+            "default_entity_id": f"{component}.{unique_id}",
             **common,
         }
     return out
