@@ -24,7 +24,7 @@ import aiomqtt
 import httpx
 import pytest
 
-from mosquitto_server import Mosquitto, running_mosquitto
+from mosquitto_server import Mosquitto, mosquitto_binary, running_mosquitto
 from zapledger.backfill import sync
 from zapledger.client import Client
 from zapledger.config import Secret
@@ -513,3 +513,8 @@ async def test_tls_with_the_brokers_own_ca(
                 )
             assert untrusted.stats.connects == 0
     gc.collect()  # inside this test, whose filter expects paho's unclosed socket
+
+
+def test_a_missing_broker_binary_fails_with_the_install_hint() -> None:
+    with pytest.raises(pytest.fail.Exception, match=r"scripts/system-deps\.sh"):
+        mosquitto_binary("mosquitto-that-is-not-installed")
