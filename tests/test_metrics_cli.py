@@ -102,7 +102,7 @@ def test_collect_serves_its_polls_as_metrics(sim: Simulator, tmp_path: Path) -> 
         "ZAPLEDGER_DB": f"sqlite:///{tmp_path / 'c.sqlite3'}",
     }
     args = [
-        *("collect", "--tz", "Europe/London", "--status-interval", "0.5", "--rate", "20"),
+        *("collect", "--tz", "Europe/London", "--status-interval", "0.5", "--max-rate", "20"),
         *("--hour-period", "3600", "--minute-period", "3600", "--metrics-port", str(port)),
     ]
     proc = run_cli(args, env)

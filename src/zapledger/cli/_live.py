@@ -5,14 +5,14 @@ Both run until SIGTERM/SIGINT; the work lives in :mod:`zapledger.integrations`.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ._common import db_url, make_client, run_async, settings, state
+from ._common import db_url, make_client, run_async, settings
+from ._sync import _log_to_stderr
 
 if TYPE_CHECKING:
     import asyncio
@@ -21,18 +21,6 @@ if TYPE_CHECKING:
 def register(app: typer.Typer) -> None:
     app.command("mqtt")(mqtt_cmd)
     app.command("metrics")(metrics_cmd)
-
-
-def _log_to_stderr() -> None:
-    import logging
-
-    root = logging.getLogger("zapledger")
-    if not state.verbose:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def until_signal(run: Callable[[asyncio.Event], Coroutine[Any, Any, Any]]) -> None:
