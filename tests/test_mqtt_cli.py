@@ -135,6 +135,8 @@ def test_the_password_comes_from_a_file_or_the_environment(tmp_path: Path) -> No
         read_password(tmp_path / "empty", {})
     with pytest.raises(ConfigError, match="cannot read"):
         read_password(tmp_path / "missing", {})
+    with pytest.raises(ConfigError, match="no password line"):
+        read_password(Path("/dev/zero"), {})  # read bounded, not to the end
     assert "from-file" not in repr(BrokerOptions(password=read_password(secret, {})))
 
 

@@ -65,6 +65,8 @@ logger = logging.getLogger("zapledger.mqtt")
 PASSWORD_ENV = "ZAPLEDGER_MQTT_PASSWORD"  # noqa: S105 - a variable name
 #: Polling the status faster than this has earned clients HTTP 429.
 MIN_POLL_INTERVAL_S = 30.0
+#: A password line longer than this is no password (MQTT allows 65535 bytes; brokers use less).
+_MAX_PASSWORD_BYTES = 4096
 
 
 def read_password(
@@ -73,15 +75,22 @@ def read_password(
     """The broker password: ``password_file``'s first line, else ``$ZAPLEDGER_MQTT_PASSWORD``."""
     if password_file is not None:
         try:
-            text = password_file.read_text(encoding="utf-8")
+            with password_file.open("rb") as fh:
+                first = fh.readline(_MAX_PASSWORD_BYTES + 1)  # bounded: never a whole device
         except OSError as exc:
             raise ConfigError(
                 f"cannot read the MQTT password file {password_file}: {exc.strerror}"
             ) from None
-        lines = text.splitlines()
-        if not lines or not lines[0]:
+        line = first.rstrip(b"\r\n")
+        if len(line) > _MAX_PASSWORD_BYTES or b"\0" in line:
+            raise ConfigError(f"the MQTT password file {password_file} holds no password line")
+        try:
+            password = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"the MQTT password file {password_file} is not UTF-8") from None
+        if not password:
             raise ConfigError(f"the MQTT password file {password_file} is empty")
-        return Secret(lines[0])
+        return Secret(password)
     value = (os.environ if environ is None else environ).get(PASSWORD_ENV)
     return Secret(value) if value else None
 
