@@ -21,7 +21,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/zapledger demo
 
-# System packages some tests drive for real (PostgreSQL binaries, Chromium); installed when missing.
+# System packages some tests drive for real (PostgreSQL, Chromium, mosquitto, prometheus); installed when missing.
 system-deps:
 	@bash scripts/system-deps.sh
 

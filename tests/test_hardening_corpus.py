@@ -114,6 +114,8 @@ def hostile_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     """A cloud that refuses on loopback, a private database, and long-running bodies stubbed:
     a value that passes validation reaches them, and the test records that as a pass."""
     import zapledger.collect
+    import zapledger.integrations.metrics
+    import zapledger.integrations.mqtt
     import zapledger.meters
     import zapledger.simulator
     from zapledger.cli import _common, _demo
@@ -133,6 +135,9 @@ def hostile_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
         return None
 
     monkeypatch.setattr(zapledger.collect, "run_collector", no_collector)
+    # the MQTT bridge and the metrics server run until a signal, like the collector
+    monkeypatch.setattr(zapledger.integrations.mqtt, "run_bridge", no_collector)
+    monkeypatch.setattr(zapledger.integrations.metrics, "serve_store_metrics", no_collector)
     for reader in ("read_serial", "read_tcp", "poll_homewizard"):
         monkeypatch.setattr(zapledger.meters, reader, lambda *a, **k: ReadStats(source="stub"))
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))

@@ -109,6 +109,8 @@ class CollectorConfig:
     after_hour: Callable[[Store], Awaitable[object]] | None = None
     #: a zappi whose reading lags the clock by more than this has stopped reporting
     stale_after: timedelta = DEFAULT_STALE_AFTER
+    #: called with every good status poll and its time (the Prometheus exporter's hook)
+    on_status: Callable[[SiteStatus, datetime], object] | None = None
 
 
 @dataclass
@@ -248,6 +250,8 @@ class _Collector:
                 self.check_reporting(zappi, fetched_at)
         if not self.serials:
             self.serials = [z.serial for z in site.zappis]
+        if self.config.on_status is not None:
+            self.config.on_status(site, fetched_at)
         if self.pacing is not None:
             await asyncio.to_thread(self.pacing.save)
 

@@ -81,7 +81,17 @@ def _root(
     setup_logging(verbose)
 
 
-for _name in ("_core", "_control", "_sync", "_meter", "_report", "_ha", "_prices", "_sessions"):
+for _name in (
+    "_core",
+    "_control",
+    "_sync",
+    "_meter",
+    "_report",
+    "_ha",
+    "_prices",
+    "_sessions",
+    "_live",
+):
     import_module(f"{__name__}.{_name}").register(app)
 
 

@@ -457,6 +457,12 @@ def collect_cmd(
     ha_token_file: Path | None = typer.Option(
         None, "--ha-token-file", metavar="FILE", help="Its access token (else $ZAPLEDGER_HA_TOKEN)."
     ),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", min=0, max=65535, help="Serve Prometheus metrics on this port."
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="Address of the metrics (warns beyond loopback)."
+    ),
 ) -> None:
     """Run as a daemon: status snapshots, hourly history, nightly minutes; stop with SIGTERM."""
     from ..collect import CollectorConfig
@@ -484,7 +490,8 @@ def collect_cmd(
     client = make_client(cfg, **pacing_caps(max_rate, max_concurrency, rate))
     url = db_url(cfg)
     _log_to_stderr()
-    run_async(_collect(client, url, config))
+    metrics = None if metrics_port is None else (metrics_host, metrics_port)
+    run_async(_collect(client, url, config, metrics))
 
 
 def _log_to_stderr() -> None:
@@ -503,7 +510,9 @@ def _log_to_stderr() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-async def _collect(client: Client, url: str, config: Any) -> None:
+async def _collect(
+    client: Client, url: str, config: Any, metrics: tuple[str, int] | None = None
+) -> None:
     import asyncio
     import signal
 
@@ -517,7 +526,13 @@ async def _collect(client: Client, url: str, config: Any) -> None:
     try:
         with open_store(url) as store:
             async with client:
-                await run_collector(client, store, config, stop)
+                if metrics is None:
+                    await run_collector(client, store, config, stop)
+                else:
+                    from ..integrations.metrics import collect_with_metrics
+
+                    host, port = metrics
+                    await collect_with_metrics(client, store, config, stop, host=host, port=port)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

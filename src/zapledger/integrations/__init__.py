@@ -1,4 +1,5 @@
-"""Bridges from the stored history to the tools owners already use (Home Assistant, ...).
+"""Bridges to the tools owners already use: Home Assistant (statistics import, MQTT), Prometheus.
 
-Each module imports its optional dependency itself; importing this package costs nothing.
+Each module imports its optional dependency itself (``zapledger[ha]``, ``[mqtt]``,
+``[prometheus]``); importing this package costs nothing.
 """
