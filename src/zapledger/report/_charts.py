@@ -163,6 +163,37 @@ def _rects(x: Sequence[int], bottom: Sequence[float], height: Sequence[float]) -
     ]
 
 
+def finish_axes(
+    ax: Any, labels: Sequence[str], flagged: Sequence[bool], low: float, top: float, *, gid: str
+) -> None:
+    """The frame every bar chart shares: flagged columns hatched (``gid``) and their labels
+    coloured, the zero line, limits padded by 6 % and one tick per column."""
+    from matplotlib.collections import PolyCollection
+
+    n = len(labels)
+    pad = 0.06 * ((top - low) or 1.0)
+    bad = [i for i in range(n) if flagged[i]]
+    if bad:
+        ax.add_collection(
+            PolyCollection(
+                _rects(bad, [low - pad] * len(bad), [top - low + 2 * pad] * len(bad)),
+                facecolors="none",
+                edgecolors="#888888",
+                hatch="//",
+                linewidths=0,
+                alpha=0.5,
+                gid=gid,
+            )
+        )
+    ax.axhline(0, color="#555555", linewidth=0.8)
+    ax.set_xlim(-0.6, n - 0.4)
+    ax.set_ylim(low - pad, top + pad)
+    ax.set_xticks(range(n), labels)
+    for tick, is_flagged in zip(ax.get_xticklabels(), flagged, strict=True):
+        if is_flagged:
+            tick.set_color(INCOMPLETE)
+
+
 def _balance_bars(
     fig: Figure, ax: Axes, rows: Sequence[PeriodBalance], labels: Sequence[str], *, xlabel: str
 ) -> None:
@@ -219,29 +250,10 @@ def _balance_bars(
     names.append("Generation")
     top = max([*bottom, *(g for g in generation if g == g), 0.0])
     low = min([*export, 0.0])
-    pad = 0.06 * ((top - low) or 1.0)
     if any(incomplete):
-        bad_x = [i for i in x if incomplete[i]]
-        ax.add_collection(
-            PolyCollection(
-                _rects(bad_x, [low - pad] * len(bad_x), [top - low + 2 * pad] * len(bad_x)),
-                facecolors="none",
-                edgecolors="#888888",
-                hatch="//",
-                linewidths=0,
-                alpha=0.5,
-                gid="incomplete",
-            )
-        )
         handles.append(Patch(facecolor="white", edgecolor="#888888", hatch="//"))
         names.append("incomplete data")
-    ax.axhline(0, color="#555555", linewidth=0.8)
-    ax.set_xlim(-0.6, n - 0.4)
-    ax.set_ylim(low - pad, top + pad)
-    ax.set_xticks(x, labels)
-    for tick, bad in zip(ax.get_xticklabels(), incomplete, strict=True):
-        if bad:
-            tick.set_color(INCOMPLETE)
+    finish_axes(ax, labels, incomplete, low, top, gid="incomplete")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Energy (kWh)")
     ax.grid(axis="y", alpha=0.3)

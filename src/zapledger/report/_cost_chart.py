@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._balance import PeriodBalance
-from ._charts import INCOMPLETE, Chart, _chart, _figure, _rects
+from ._charts import Chart, _chart, _figure, _rects, finish_axes
 from ._cost import Cost
 
 __all__ = ["cost_chart"]
@@ -76,29 +76,10 @@ def cost_chart(
     unpriced = [c.unpriced_hours > 0 for c in costs]
     top = max([*bottom, *net, 0.0])
     low = min([*revenue, *net, 0.0])
-    pad = 0.06 * ((top - low) or 1.0)
     if any(unpriced):
-        bad = [i for i in x if unpriced[i]]
-        ax.add_collection(
-            PolyCollection(
-                _rects(bad, [low - pad] * len(bad), [top - low + 2 * pad] * len(bad)),
-                facecolors="none",
-                edgecolors="#888888",
-                hatch="//",
-                linewidths=0,
-                alpha=0.5,
-                gid="unpriced",
-            )
-        )
         handles.append(Patch(facecolor="white", edgecolor="#888888", hatch="//"))
         names.append("hours without a price")
-    ax.axhline(0, color="#555555", linewidth=0.8)
-    ax.set_xlim(-0.6, n - 0.4)
-    ax.set_ylim(low - pad, top + pad)
-    ax.set_xticks(x, labels)
-    for tick, bad_tick in zip(ax.get_xticklabels(), unpriced, strict=True):
-        if bad_tick:
-            tick.set_color(INCOMPLETE)
+    finish_axes(ax, labels, unpriced, low, top, gid="unpriced")
     ax.set_ylabel(f"Money ({currency})")
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(title)
