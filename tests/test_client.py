@@ -251,6 +251,42 @@ async def test_asn_changing_on_a_200_moves_the_next_request(sim: Simulator) -> N
         assert client.base_url == f"http://{sim.servers['asn2']}" == sim.asn_url
 
 
+async def test_an_answer_naming_no_server_sends_the_next_request_to_the_director(
+    sim: Simulator,
+) -> None:
+    async with make_client(sim) as client:
+        await client.site_status()
+        sim.answer(Answer(None, None, asn=AsnHeader(name=None)), path_contains=STATUS)
+        await client.site_status()  # answered by asn1, with no X_MYENERGI-asn
+        assert client.base_url == sim.url
+        sim.clear_requests()
+        await client.site_status()
+        assert client.base_url == sim.asn_url
+    assert [r.server for r in sim.requests if r.authorized] == ["director"]
+
+
+async def test_an_answer_naming_undefined_sends_the_next_request_to_the_director(
+    sim: Simulator,
+) -> None:
+    async with make_client(sim) as client:
+        await client.site_status()
+        sim.answer(Answer(None, None, asn=AsnHeader(value="undefined")), path_contains=STATUS)
+        await client.site_status()
+        assert client.base_url == sim.url
+
+
+async def test_an_error_page_naming_no_server_does_not_send_to_the_director(
+    sim: Simulator,
+) -> None:
+    async with make_client(sim, backoff_initial_s=0, backoff_max_s=0) as client:
+        await client.site_status()
+        sim.clear_requests()
+        sim.answer(Answer(503, b"<html>busy</html>", "text/html", asn=AsnHeader(name=None)))
+        await client.site_status()  # retried on the same server
+        assert client.base_url == sim.asn_url
+    assert {r.server for r in sim.requests} == {"asn1"}
+
+
 # --- authentication --------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from zapledger.backfill import SyncEvent, SyncPlanned, SyncSummary
 from zapledger.cli import main
 from zapledger.client import Client
 from zapledger.models import Resolution
-from zapledger.simulator import Simulator
+from zapledger.simulator import Answer, AsnHeader, Simulator
 from zapledger.store import Store, open_store
 
 HUB = "10077777"
@@ -164,3 +164,24 @@ async def test_the_director_is_asked_only_at_start(sim: Simulator) -> None:
     assert stats.faults == {"500": 2}
     # the first call: a digest challenge and the authenticated request; never again after
     assert stats.by_server["director"] == 2
+
+
+async def test_the_director_is_asked_again_only_when_an_answer_names_no_server(
+    sim: Simulator,
+) -> None:
+    sim.throttle = None
+    async with Client(
+        HUB, KEY, director_url=sim.url, adaptive=False, backoff_initial_s=0, backoff_max_s=0
+    ) as client:
+        for i in range(100):
+            if i == 30:
+                sim.fail_next("500", count=2)
+            if i == 60:
+                sim.answer(Answer(None, None, asn=AsnHeader(name=None)))
+            await client.site_status()
+    authorized = [r.server for r in sim.requests if r.authorized]
+    # call 0 (after a digest challenge) and call 61, after the answer naming no server; the
+    # failures in the middle change nothing
+    assert [n for n, server in enumerate(authorized) if server == "director"] == [0, 61]
+    assert len(authorized) == 100
+    assert sim.stats.by_server["director"] == 3

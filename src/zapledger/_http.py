@@ -299,14 +299,36 @@ class Wire:
         return httpx.URL(str(self.base).rstrip("/") + path)
 
     def _follow(self, response: httpx.Response) -> None:
-        """Move to the server named by the last response (challenges included) that names one."""
+        """Move to the server named by the last response (challenges included) that names one.
+
+        An answer from the server in use that names none (no header, ``undefined``) sends the next
+        request back to the director, the one place that knows where the account is. Failures
+        (429, 5xx) say nothing about that: an error page without the header is no reason to ask
+        the director again, which would double the requests while the cloud is struggling.
+        """
+        named = False
         for r in (*response.history, response):
             server = server_from_asn(self.director, r.headers.get(ASN_HEADER))
-            if server is not None and not _same_server(server, self.base):
+            if server is None:
+                continue
+            named = True
+            if not _same_server(server, self.base):
                 logger.info(
                     "account is served by %s (was %s)", redact(str(server)), redact(str(self.base))
                 )
                 self.base = server
+        failed = response.status_code == 429 or response.status_code >= 500
+        if (
+            not named
+            and not failed
+            and _same_server(response.request.url, self.base)
+            and not _same_server(self.base, self.director)
+        ):
+            logger.info(
+                "%s named no server for the account; asking the director again",
+                redact(str(self.base)),
+            )
+            self.base = self.director
 
     async def _send(self, path: str) -> httpx.Response:
         url = self._url(path)
