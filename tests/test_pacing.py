@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import pytest
 
 from zapledger.pacing import (
+    SLOW_START_GAIN,
+    SLOW_START_SCALE_PER_S,
     START_CONCURRENCY,
     START_RATE_PER_S,
+    THROTTLE_FACTOR,
+    WINDOW_HEADROOM,
     Outcome,
     Pacing,
     ServerLimits,
@@ -79,6 +84,120 @@ async def test_a_429_cuts_once_per_episode_and_blocks_until_retry_after() -> Non
     assert not p.slow_start and p.ceiling_per_s is not None
     started = await p.acquire()
     assert started >= refused_at + 2.0
+
+
+async def test_slow_start_grows_by_a_step_below_the_scale_and_by_a_share_above() -> None:
+    clock = Clock()
+    p = pacer(clock)
+    await answered(p, clock, Outcome.CLEAN, latency_s=0.0)  # the first waited for nothing
+    rates = [p.rate_per_s]
+    while p.rate_per_s < 4 * SLOW_START_SCALE_PER_S:
+        await answered(p, clock, Outcome.CLEAN, latency_s=0.0)
+        rates.append(p.rate_per_s)
+    steps = list(itertools.pairwise(rates))
+    careful = [b - a for a, b in steps if b <= SLOW_START_SCALE_PER_S]
+    assert careful and all(step == pytest.approx(SLOW_START_GAIN) for step in careful)
+    share = SLOW_START_GAIN / SLOW_START_SCALE_PER_S
+    bold = [(a, b) for a, b in steps if a >= SLOW_START_SCALE_PER_S]
+    assert bold and all(b == pytest.approx(a * (1 + share)) for a, b in bold)
+
+
+async def test_the_request_a_digest_challenge_asks_for_follows_without_spacing() -> None:
+    clock = Clock()
+    p = pacer(clock)
+    await answered(p, clock, Outcome.CLEAN, latency_s=0.0)
+    challenged = await p.acquire()
+    assert clock.slept == [pytest.approx(1 / START_RATE_PER_S)]  # spaced from the first
+    p.release(challenged, Outcome.CHALLENGE)
+    answer = await p.acquire()  # the same request, now with its digest: no wait
+    assert answer == challenged and len(clock.slept) == 1
+    p.release(answer, Outcome.CLEAN)
+    await p.acquire()  # another request: spaced again
+    assert len(clock.slept) == 2
+
+
+async def test_under_a_rate_cap_a_challenge_is_a_request_like_any_other() -> None:
+    clock = Clock()
+    p = pacer(clock, max_rate_per_s=START_RATE_PER_S)
+    await answered(p, clock, Outcome.CLEAN, latency_s=0.0)
+    challenged = await p.acquire()
+    p.release(challenged, Outcome.CHALLENGE)
+    await p.acquire()
+    assert clock.slept == [pytest.approx(1 / START_RATE_PER_S)] * 2
+
+
+async def test_a_401_to_a_stale_digest_is_a_request_like_any_other() -> None:
+    clock = Clock()
+    p = pacer(clock)
+    await answered(p, clock, Outcome.CLEAN, latency_s=0.0)
+    stale = await p.acquire()
+    p.release(stale, Outcome.NEUTRAL)
+    await p.acquire()
+    assert clock.slept == [pytest.approx(1 / START_RATE_PER_S)] * 2
+
+
+async def test_the_rate_grows_no_further_than_the_window_can_carry() -> None:
+    """Two in flight at 0.1 s carry 20 requests/s: a rate far above that was never tried."""
+    clock = Clock()
+    p = pacer(clock, max_concurrency=2)
+    for _ in range(300):  # two at a time, spaced by the rate, answered 0.1 s after the second
+        pair = [await p.acquire(), await p.acquire()]
+        clock.t += 0.1
+        for started in pair:
+            p.release(started, Outcome.CLEAN)
+    carried = 2 / 0.1  # at most: every answer takes 0.1 s or more
+    assert p.concurrency == 2
+    assert carried < p.rate_per_s <= WINDOW_HEADROOM * carried * (1 + 1 / 8)  # one step over
+
+
+async def test_a_429_estimates_the_ceiling_from_the_requests_sent_before_it() -> None:
+    """Four requests a second for two seconds, answered late: the ceiling is what was sent."""
+    clock = Clock()
+    p = pacer(clock, max_rate_per_s=4.0, max_concurrency=20)
+    p.rate_per_s, p.window = 4.0, 20.0
+    sent = [await p.acquire() for _ in range(8)]  # spaced 0.25 s by the rate, none answered
+    refused = await p.acquire()
+    assert refused - sent[0] == pytest.approx(2.0)
+    clock.t += 0.3
+    p.release(refused, Outcome.THROTTLED, 1.0)
+    assert p.ceiling_per_s == pytest.approx(8 / 2.0)
+    assert p.rate_per_s == pytest.approx(THROTTLE_FACTOR * 4.0)
+    for started in sent:
+        p.release(started, Outcome.CLEAN)
+
+
+async def test_a_429_ceiling_leaves_out_the_requests_refused_before_it() -> None:
+    clock = Clock()
+    p = pacer(clock, max_concurrency=20)
+    p.rate_per_s, p.window = 5.0, 20.0
+    first = [await p.acquire() for _ in range(10)]  # 1.8 s at 5/s
+    clock.t += 0.3
+    p.release(first[-1], Outcome.THROTTLED, 0.0)  # the first episode...
+    p.release(first[-2], Outcome.THROTTLED, 0.0)  # ...which this one, sent before it, is in
+    assert p.throttled == 1
+    for started in first[:-2]:
+        p.release(started, Outcome.CLEAN)
+    second = [await p.acquire() for _ in range(4)]
+    clock.t += 0.3
+    p.release(second[-1], Outcome.THROTTLED, 0.0)  # a second episode
+    assert p.throttled == 2
+    span = second[-1] - first[0]
+    assert p.ceiling_per_s == pytest.approx((10 + 3 - 2) / span)
+    for started in second[:-1]:
+        p.release(started, Outcome.CLEAN)
+
+
+async def test_a_429_to_a_request_a_minute_cuts_the_rate_it_does_not_floor_it() -> None:
+    """One status a minute says nothing of the rate a server allows: no estimate from it."""
+    clock = Clock()
+    p = pacer(clock)
+    for _ in range(3):
+        await answered(p, clock, Outcome.CLEAN)
+        clock.t += 60
+    rate = p.rate_per_s
+    await answered(p, clock, Outcome.THROTTLED, retry_after_s=1.0)
+    assert p.ceiling_per_s == pytest.approx(rate)
+    assert p.rate_per_s == pytest.approx(THROTTLE_FACTOR * rate)
 
 
 async def test_errors_cut_rate_and_concurrency_multiplicatively() -> None:

@@ -15,7 +15,8 @@ from zapledger.backfill import SyncEvent, SyncPlanned, SyncSummary
 from zapledger.cli import main
 from zapledger.client import Client
 from zapledger.models import Resolution
-from zapledger.simulator import Answer, AsnHeader, Simulator
+from zapledger.pacing import START_RATE_PER_S
+from zapledger.simulator import Answer, AsnHeader, Simulator, Throttle
 from zapledger.store import Store, open_store
 
 HUB = "10077777"
@@ -26,13 +27,14 @@ NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
 FIRST = date(2024, 11, 4)  # winter: one request per minute day
 DAYS = 14
 LAST = FIRST + timedelta(days=DAYS - 1)
+THROTTLE = "2/s,burst=2"
 
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     # 2 requests/s, a burst of 2: the pacing starts at 2/s and outgrows it within seconds, however
     # slow or fast the machine (requests are spaced by the pacing, not by the answers)
-    with Simulator(seed=3, hub_serial=HUB, api_key=KEY, now=NOW, throttle="2/s,burst=2") as s:
+    with Simulator(seed=3, hub_serial=HUB, api_key=KEY, now=NOW, throttle=THROTTLE) as s:
         yield s
 
 
@@ -127,6 +129,23 @@ async def test_no_request_goes_to_a_server_before_its_retry_after_has_passed(
         assert min(later) - refused_at >= retry_after_s - 0.001
 
 
+async def test_a_digest_challenge_is_answered_without_waiting_for_the_rate(
+    sim: Simulator,
+) -> None:
+    sim.throttle = None
+    recorder = Recorder()
+    async with Client(HUB, KEY, director_url=sim.url, transport=recorder) as client:
+        await client.site_status()  # the director: a challenge, then the request with its digest
+        await client.site_status()  # the asn server: the digest is known
+        await client.site_status()
+    (challenge, answer), (first, second) = (
+        [t for server, t in recorder.sent if server == sim.servers[name]]
+        for name in ("director", "asn1")
+    )
+    assert answer - challenge < 0.5 / START_RATE_PER_S
+    assert second - first >= 1 / START_RATE_PER_S - 0.001  # two requests: spaced by the rate
+
+
 async def test_the_next_run_starts_from_the_learned_limits(
     sim: Simulator, store: Store, tmp_path: Path
 ) -> None:
@@ -136,6 +155,7 @@ async def test_the_next_run_starts_from_the_learned_limits(
     asn = sim.asn
     assert first.throttled >= 1 and kept[asn].ceiling_per_s is not None
     starts: list[float] = []
+    sim.throttle = Throttle.parse(THROTTLE)  # the run after, not right after: a full bucket again
     # a fresh database of the same account that holds only what the first run learned
     with open_store(f"sqlite:///{tmp_path / 'again.sqlite3'}") as again:
         again.save_pacing_limits(HUB, kept)

@@ -113,7 +113,8 @@ class _PacedTransport(httpx.AsyncBaseTransport):
         elif status >= 500:
             pacer.release(started, Outcome.FAILED, after)
         elif status == 401:
-            pacer.release(started, Outcome.NEUTRAL)
+            anonymous = "authorization" not in request.headers
+            pacer.release(started, Outcome.CHALLENGE if anonymous else Outcome.NEUTRAL)
         else:
             pacer.release(started, Outcome.CLEAN)
         return response

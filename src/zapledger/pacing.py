@@ -5,10 +5,16 @@ learns a path (AIMD), one :class:`ServerPacer` per server (the director and each
 
 - start modest (:data:`START_RATE_PER_S`, :data:`START_CONCURRENCY` in flight);
 - while answers come back clean and latency stays flat, and the pacer is what holds requests back,
-  grow: fast at first (slow start), then, once a throttle showed where the ceiling is, hold just
-  under it and probe upwards slowly;
+  grow: fast at first (slow start: by steps up to a few requests a second, where a cloud that
+  throttles 10-second pollers likely sets its limit, then by a share of the rate), then, once a
+  throttle showed where the ceiling is, hold just under it and probe upwards slowly. The rate
+  never grows far past what the window in flight can carry, so what is kept was really tried;
 - on a 429, a 5xx, a timeout or a latency jump, cut rate and concurrency multiplicatively (once
-  per episode: answers to requests sent before the cut don't cut again);
+  per episode: answers to requests sent before the cut don't cut again). A 429 sets the ceiling
+  at the rate of the requests sent (not answered) in the seconds before the refused one, less the
+  refused ones and the time spent waiting out a ``Retry-After``;
+- a digest challenge to a request sent without credentials is no load: the authenticated request
+  it asks for follows without spacing;
 - send nothing to that server before a ``Retry-After`` has passed;
 - the user's caps (``max_rate_per_s``, ``max_concurrency``) are hard limits.
 
@@ -45,10 +51,15 @@ START_RATE_PER_S = 2.0
 START_CONCURRENCY = 2
 #: Never slower than this (a request every 5 minutes): a pacer must keep learning.
 MIN_RATE_PER_S = 1 / 300
-#: Rate added per clean answer in slow start (the rate doubles about every 1.4 s).
+#: Rate added per clean answer in slow start, up to SLOW_START_SCALE_PER_S (where a cloud's limit
+#: is likeliest: careful there, the rate doubles about every 1.4 s)...
 SLOW_START_GAIN = 0.5
+#: ...and above it, the same share of the rate per answer (1/8: it doubles every ~6 answers).
+SLOW_START_SCALE_PER_S = 4.0
 #: Concurrency added per clean answer while every slot is taken.
 CONCURRENCY_GAIN = 1.0
+#: The rate grows no further than this many times what the window can carry (window / latency).
+WINDOW_HEADROOM = 2.0
 #: Share of the rate added per clean answer on the way back to the plateau after an error.
 RECOVER_SHARE = 0.1
 #: After a throttle: run at this share of the estimated ceiling...
@@ -62,8 +73,12 @@ ERROR_FACTOR = 0.7
 #: A latency jump (recent mean over this many times the usual one, and LATENCY_JUMP_S more).
 LATENCY_JUMP_FACTOR = 2.5
 LATENCY_JUMP_S = 0.5
-#: Accepted answers over this many seconds estimate the rate the server allows.
+#: The requests sent over this many seconds before a 429 estimate the rate the server allows...
 DELIVERY_WINDOW_S = 5.0
+#: ...if at least this many were sent (fewer, e.g. a status a minute, say nothing of a rate)...
+MIN_SAMPLE = 4
+#: ...and send times are kept this long, for a 429 that comes back late (the timeout is shorter).
+KEEP_S = 120.0
 #: A 429 without Retry-After blocks the server this long, doubling while they keep coming.
 DEFAULT_BLOCK_S = 1.0
 MAX_BLOCK_S = 300.0
@@ -73,7 +88,10 @@ class Outcome(enum.Enum):
     """How one request went, as far as pacing cares."""
 
     CLEAN = "clean"  # an answer (2xx, or a 4xx that is no overload)
-    NEUTRAL = "neutral"  # e.g. a digest challenge: says nothing about load
+    NEUTRAL = "neutral"  # e.g. a 401 to a stale digest: says nothing about load
+    #: a 401 asking a request sent without credentials for them: the same request follows, and
+    #: it is not spaced from this one (a request with credentials, even stale, counts as one)
+    CHALLENGE = "challenge"
     THROTTLED = "throttled"  # 429
     FAILED = "failed"  # 5xx, timeout, connection error
 
@@ -158,6 +176,7 @@ class ServerPacer:
         self.throttled = 0
         self.errors = 0
         self._last_start = -math.inf
+        self._start_before_last = -math.inf
         self._turn = asyncio.Lock()
         self._freed = asyncio.Event()
         self._waited_rate = False
@@ -165,7 +184,11 @@ class ServerPacer:
         self._cut_at = -math.inf
         self._clean_since = clock()
         self._blocks = 0
-        self._accepted: deque[float] = deque()
+        # send times of the last few seconds' requests, and of those refused (429)
+        self._sends: deque[float] = deque()
+        self._refusals: deque[float] = deque()
+        # the waits for Retry-After of the last few seconds, as (start, end)
+        self._blocks_seen: deque[tuple[float, float]] = deque()
         self._first_at: float | None = None
         self._recent_latency_s: float | None = None
 
@@ -174,6 +197,12 @@ class ServerPacer:
         floor = min(MIN_RATE_PER_S, cap)
         self.rate_per_s = max(floor, min(cap, self.rate_per_s))
         self.window = max(1.0, min(float(self.max_concurrency), self.window))
+
+    @property
+    def _unspaced_ok(self) -> bool:
+        """Whether a challenge's request may follow it unspaced: not under the user's rate cap,
+        which counts every request on the wire."""
+        return self.adaptive and self.max_rate_per_s is None
 
     @property
     def concurrency(self) -> int:
@@ -222,11 +251,14 @@ class ServerPacer:
                     continue
                 break
             started = self._clock()
-            self._last_start = started
+            self._start_before_last, self._last_start = self._last_start, started
             self.in_flight += 1
             self.requests += 1
             if self._first_at is None:
                 self._first_at = started
+            self._sends.append(started)
+            while self._sends[0] < started - KEEP_S:
+                self._sends.popleft()
             return started
 
     def release(self, started: float, outcome: Outcome, retry_after_s: float | None = None) -> None:
@@ -234,28 +266,39 @@ class ServerPacer:
         now = self._clock()
         self.in_flight -= 1
         self._freed.set()
-        if retry_after_s is not None or outcome is Outcome.THROTTLED:
-            self._block(now, outcome, retry_after_s)
+        if outcome is Outcome.CHALLENGE and started == self._last_start and self._unspaced_ok:
+            self._last_start = self._start_before_last
         if outcome is Outcome.CLEAN:
             self._blocks = 0
             self._clean(now, now - started)
         elif outcome is Outcome.THROTTLED:
             self.refused += 1
+            self._refusals.append(started)
+            while self._refusals[0] < now - KEEP_S:
+                self._refusals.popleft()
             self._cut(now, started, throttle=True)
         elif outcome is Outcome.FAILED:
             self.errors += 1
             self._cut(now, started, throttle=False)
+        # after the cut, which measures the time since the last block ended
+        if retry_after_s is not None or outcome is Outcome.THROTTLED:
+            self._block(now, outcome, retry_after_s)
 
     def _block(self, now: float, outcome: Outcome, retry_after_s: float | None) -> None:
         if retry_after_s is None:
             retry_after_s = min(MAX_BLOCK_S, DEFAULT_BLOCK_S * 2.0**self._blocks)
             self._blocks += 1
-        self.blocked_until = max(self.blocked_until, now + retry_after_s)
+        until = now + retry_after_s
+        if self._blocks_seen and self._blocks_seen[-1][1] >= now:
+            start, end = self._blocks_seen.pop()
+            self._blocks_seen.append((start, max(end, until)))
+        else:
+            self._blocks_seen.append((now, until))
+        while self._blocks_seen[0][1] < now - KEEP_S:
+            self._blocks_seen.popleft()
+        self.blocked_until = max(self.blocked_until, until)
 
     def _clean(self, now: float, latency_s: float) -> None:
-        self._accepted.append(now)
-        while self._accepted and self._accepted[0] < now - DELIVERY_WINDOW_S:
-            self._accepted.popleft()
         if self._latency_jumped(latency_s):
             self._cut(now, now - latency_s, throttle=False, factor=THROTTLE_FACTOR)
             return
@@ -264,17 +307,30 @@ class ServerPacer:
         if self._waited_window:
             self._waited_window = False
             self.window += CONCURRENCY_GAIN if self.slow_start else CONCURRENCY_GAIN / self.window
-        if self._waited_rate:
+        if self._waited_rate and self._window_carries_more():
             self._waited_rate = False
             plateau = None if self.ceiling_per_s is None else THROTTLE_FACTOR * self.ceiling_per_s
             if self.slow_start:
-                self.rate_per_s += SLOW_START_GAIN
+                self.rate_per_s += self._slow_start_gain()
             elif plateau is not None and self.rate_per_s < plateau:
                 self.rate_per_s = min(plateau, self.rate_per_s * (1 + RECOVER_SHARE))
             elif now - self._clean_since >= HOLD_S:
                 gap_s = min(1.0, 1.0 / self.rate_per_s)
                 self.rate_per_s *= 1.0 + PROBE_PER_S * gap_s
         self._clamp()
+
+    def _window_carries_more(self) -> bool:
+        """Whether the window could carry more than the rate allows: only then may the rate grow.
+
+        A rate the window never lets happen proves nothing, and learned and kept it would let the
+        next run burst at it (TCP's congestion window validation).
+        """
+        if self.latency_s is None or self.latency_s <= 0:
+            return True
+        return self.rate_per_s < WINDOW_HEADROOM * self.window / self.latency_s
+
+    def _slow_start_gain(self) -> float:
+        return SLOW_START_GAIN * max(1.0, self.rate_per_s / SLOW_START_SCALE_PER_S)
 
     def _latency_jumped(self, latency_s: float) -> bool:
         """Track the usual and the recent latency; True when the recent one jumped."""
@@ -291,17 +347,25 @@ class ServerPacer:
             self._recent_latency_s = self.latency_s  # one cut per jump
         return self.adaptive and jumped
 
-    def _delivered_per_s(self, now: float) -> float | None:
-        """The rate the server allowed over the last few seconds (None: too soon to say).
+    def _delivered_per_s(self, until: float) -> float | None:
+        """The rate the server allowed just before ``until`` (None: too soon or too few to say).
 
-        Clean answers per second over the span: an overestimate by a server's burst, which the
-        cut (to :data:`THROTTLE_FACTOR` of it) and the floor at half the rate sent absorb.
+        Requests sent in the last few seconds before ``until`` and not refused, per second of
+        that time not spent waiting out a ``Retry-After`` (a wait that held requests back, not the
+        server). Counted by when they were sent, not answered, so slow answers do not hide them.
+        An overestimate by a server's burst, which the cut (to :data:`THROTTLE_FACTOR`) absorbs.
         """
-        since = self._first_at if self._first_at is not None else now
-        span = min(DELIVERY_WINDOW_S, now - since)
-        if span < 1.0 or not self._accepted:
+        since = self._first_at if self._first_at is not None else until
+        start = max(since, until - DELIVERY_WINDOW_S)
+        waited = sum(
+            max(0.0, min(end, until) - max(begin, start)) for begin, end in self._blocks_seen
+        )
+        span = until - start - waited
+        sent = sum(1 for t in self._sends if start <= t < until)
+        if span < 1.0 or sent < MIN_SAMPLE:
             return None
-        return len([t for t in self._accepted if t >= now - span]) / span
+        refused = sum(1 for t in self._refusals if start <= t < until)
+        return (sent - refused) / span
 
     def _cut(
         self, now: float, started: float, *, throttle: bool, factor: float = ERROR_FACTOR
@@ -315,8 +379,8 @@ class ServerPacer:
         if throttle:
             self.throttled += 1
             sent = self.rate_per_s
-            delivered = self._delivered_per_s(now)
-            ceiling = sent if delivered is None else min(sent, max(delivered, sent / 2))
+            delivered = self._delivered_per_s(started)
+            ceiling = sent if delivered is None else min(sent, delivered)
             self.ceiling_per_s = ceiling
             self.rate_per_s = THROTTLE_FACTOR * ceiling
             self.window *= THROTTLE_FACTOR

@@ -17,6 +17,7 @@ from ._commands import COMMAND_FAULT_KINDS, CommandFaults, DeviceLogEntry
 from ._physics import DayTruth, EvSession, Site
 from ._requestlog import SeenRequest
 from ._stats import SimStats
+from ._throttle import HistoryOutage, Latency, Throttle
 from .faults import FAULT_KINDS, Answer, AsnHeader, Faults
 from .household import ENERGY_KEYS, DayQuirks, EvState, Household, QuirkRates, true_day_totals
 from .server import ASN_HEADER, Simulator, main, serve_forever
@@ -35,12 +36,15 @@ __all__ = [
     "EvSession",
     "EvState",
     "Faults",
+    "HistoryOutage",
     "Household",
+    "Latency",
     "QuirkRates",
     "SeenRequest",
     "SimStats",
     "Simulator",
     "Site",
+    "Throttle",
     "main",
     "serve_forever",
     "true_day_totals",
