@@ -157,7 +157,7 @@ def cli_sync(url: str, db: Path, days: int) -> dict[str, float]:
 
 
 def counted_cli_sync(sim: Simulator, db: Path, days: int) -> dict[str, float]:
-    """:func:`cli_sync` against an in-process simulator, with its counts of requests and refusals."""
+    """:func:`cli_sync` against an in-process simulator, with its request and refusal counts."""
     sim.reset_stats()
     refused_before = sim.throttle.refused if sim.throttle else 0
     out = cli_sync(sim.url, db, days)
