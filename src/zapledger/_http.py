@@ -2,10 +2,11 @@
 
 One ``GET`` goes through httpx with digest auth, whose every request on the wire (challenges
 included) waits for the pacer of the server it goes to (:mod:`zapledger.pacing`: adaptive rate
-and concurrency, ``Retry-After``), and teaches it. Every response,
-intermediate digest challenges and 401s included, may name the server that holds the account
-(``X_MYENERGI-asn``); the next request goes there. Transient failures are
-retried by :mod:`stamina` with exponential backoff and jitter; ``Retry-After`` replaces the backoff.
+and concurrency, ``Retry-After``), and teaches it. Every response, intermediate digest challenges
+and 401s included, may name the server that holds the account (``X_MYENERGI-asn``); the next
+request goes there. An answer that names none sends the next request back to the director;
+failures never do (that would double the requests). Transient failures are retried by
+:mod:`stamina` with exponential backoff and jitter; ``Retry-After`` replaces the backoff.
 A 429 is no failure: it is waited out (the pacer holds the server) and the request sent again, for
 up to ``throttle_patience_s``.
 """
