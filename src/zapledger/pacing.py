@@ -5,7 +5,7 @@ learns a path (AIMD), one :class:`ServerPacer` per server (the director and each
 
 - start modest (:data:`START_RATE_PER_S`, :data:`START_CONCURRENCY` in flight);
 - while answers come back clean and latency stays flat, and the pacer is what holds requests back,
-  grow: fast at first (slow start: by steps up to a few requests a second, where a cloud that
+  grow: fast at first (slow start: by steps up to several requests a second, where a cloud that
   throttles 10-second pollers likely sets its limit, then by a share of the rate), then, once a
   throttle showed where the ceiling is, hold just under it and probe upwards slowly. The rate
   never grows far past what the window in flight can carry, so what is kept was really tried;
@@ -54,8 +54,8 @@ MIN_RATE_PER_S = 1 / 300
 #: Rate added per clean answer in slow start, up to SLOW_START_SCALE_PER_S (where a cloud's limit
 #: is likeliest: careful there, the rate doubles about every 1.4 s)...
 SLOW_START_GAIN = 0.5
-#: ...and above it, the same share of the rate per answer (1/8: it doubles every ~6 answers).
-SLOW_START_SCALE_PER_S = 4.0
+#: ...and above it, the same share of the rate per answer (1/16: it doubles every ~11 answers).
+SLOW_START_SCALE_PER_S = 8.0
 #: Concurrency added per clean answer while every slot is taken.
 CONCURRENCY_GAIN = 1.0
 #: The rate grows no further than this many times what the window can carry (window / latency).
