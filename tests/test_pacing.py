@@ -116,22 +116,20 @@ async def test_the_request_a_digest_challenge_asks_for_follows_without_spacing()
     assert len(clock.slept) == 2
 
 
-async def test_under_a_rate_cap_a_challenge_is_a_request_like_any_other() -> None:
+@pytest.mark.parametrize(
+    ("cap", "outcome"),
+    [
+        (START_RATE_PER_S, Outcome.CHALLENGE),  # a user's rate cap counts every request
+        (None, Outcome.NEUTRAL),  # a 401 to a stale digest: the digest was a request
+    ],
+    ids=["challenge-under-a-cap", "stale-digest"],
+)
+async def test_other_401s_are_requests_like_any_other(cap: float | None, outcome: Outcome) -> None:
     clock = Clock()
-    p = pacer(clock, max_rate_per_s=START_RATE_PER_S)
+    p = pacer(clock, max_rate_per_s=cap)
     await answered(p, clock, Outcome.CLEAN, latency_s=0.0)
-    challenged = await p.acquire()
-    p.release(challenged, Outcome.CHALLENGE)
-    await p.acquire()
-    assert clock.slept == [pytest.approx(1 / START_RATE_PER_S)] * 2
-
-
-async def test_a_401_to_a_stale_digest_is_a_request_like_any_other() -> None:
-    clock = Clock()
-    p = pacer(clock)
-    await answered(p, clock, Outcome.CLEAN, latency_s=0.0)
-    stale = await p.acquire()
-    p.release(stale, Outcome.NEUTRAL)
+    refused = await p.acquire()
+    p.release(refused, outcome)
     await p.acquire()
     assert clock.slept == [pytest.approx(1 / START_RATE_PER_S)] * 2
 

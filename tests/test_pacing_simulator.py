@@ -171,22 +171,7 @@ async def test_the_next_run_starts_from_the_learned_limits(
     assert second.refused < first.refused
 
 
-async def test_the_director_is_asked_only_at_start(sim: Simulator) -> None:
-    sim.throttle = None
-    async with Client(
-        HUB, KEY, director_url=sim.url, adaptive=False, backoff_initial_s=0, backoff_max_s=0
-    ) as client:
-        for i in range(100):
-            if i == 50:
-                sim.fail_next("500", count=2)
-            await client.site_status()
-    stats = sim.stats
-    assert stats.faults == {"500": 2}
-    # the first call: a digest challenge and the authenticated request; never again after
-    assert stats.by_server["director"] == 2
-
-
-async def test_the_director_is_asked_again_only_when_an_answer_names_no_server(
+async def test_the_director_is_asked_at_start_and_when_an_answer_names_no_server_only(
     sim: Simulator,
 ) -> None:
     sim.throttle = None
@@ -204,4 +189,6 @@ async def test_the_director_is_asked_again_only_when_an_answer_names_no_server(
     # failures in the middle change nothing
     assert [n for n, server in enumerate(authorized) if server == "director"] == [0, 61]
     assert len(authorized) == 100
-    assert sim.stats.by_server["director"] == 3
+    stats = sim.stats
+    assert stats.faults == {"500": 2}
+    assert stats.by_server["director"] == 3  # a digest challenge, then calls 0 and 61
