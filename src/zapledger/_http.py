@@ -18,7 +18,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
@@ -36,6 +36,7 @@ from .exceptions import (
     RateLimitedError,
     ServerError,
 )
+from .models import MAX_JSON_BYTES
 from .pacing import Outcome, Pacing
 from .redact import redact
 
@@ -82,6 +83,50 @@ def server_name(url: httpx.URL) -> str:
     return url.netloc.decode("ascii")
 
 
+class _BodyTooLarge(Exception):
+    """An answer longer than the wire reads: raised while its body streams in."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the answer is longer than {limit:,} bytes")
+        self.limit = limit
+
+
+class _CappedStream(httpx.AsyncByteStream):
+    """An answer's body, read no further than ``limit`` bytes: an endless one costs no memory."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self._inner:
+            seen += len(chunk)
+            if seen > self._limit:
+                raise _BodyTooLarge(self._limit)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _capped(response: httpx.Response, request: httpx.Request, limit: int) -> httpx.Response:
+    """``response`` with its body capped at ``limit`` bytes (a longer Content-Length: at once)."""
+    length = response.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise _BodyTooLarge(limit)
+    stream = response.stream
+    if not isinstance(stream, httpx.AsyncByteStream):  # pragma: no cover - async transports only
+        raise TypeError("an async transport answered with a sync stream")
+    return httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        stream=_CappedStream(stream, limit),
+        request=request,
+        extensions=response.extensions,
+    )
+
+
 class _PacedTransport(httpx.AsyncBaseTransport):
     """Makes every request that goes on the wire wait for its server's pacer, and teaches it.
 
@@ -89,10 +134,17 @@ class _PacedTransport(httpx.AsyncBaseTransport):
     the server's count within what the pacer allows.
     """
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, pacing: Pacing, max_block_s: float) -> None:
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        pacing: Pacing,
+        max_block_s: float,
+        max_body_bytes: int = MAX_JSON_BYTES,
+    ) -> None:
         self._inner = inner
         self._pacing = pacing
         self._max_block_s = max_block_s
+        self._max_body_bytes = max_body_bytes
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         pacer = self._pacing.server(server_name(request.url))
@@ -118,7 +170,11 @@ class _PacedTransport(httpx.AsyncBaseTransport):
             pacer.release(started, Outcome.CHALLENGE if anonymous else Outcome.NEUTRAL)
         else:
             pacer.release(started, Outcome.CLEAN)
-        return response
+        try:
+            return _capped(response, request, self._max_body_bytes)
+        except _BodyTooLarge:
+            await response.aclose()
+            raise
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -135,14 +191,29 @@ class _ClientTransport(httpx.AsyncBaseTransport):
         self._client = client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self._client.send(request, auth=None, follow_redirects=False)
+        # streamed: the pacing transport above caps how much of the body is read
+        response = await self._client.send(request, auth=None, follow_redirects=False, stream=True)
         return httpx.Response(
             response.status_code,
             headers=response.headers,
-            content=response.content,
+            stream=_ResponseBody(response),
             request=request,
             extensions=response.extensions,
         )
+
+
+class _ResponseBody(httpx.AsyncByteStream):
+    """The body of a caller's client's streamed response; closing it closes that response."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._response.aiter_raw():
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
 
 
 class _Retryable(Exception):
@@ -344,6 +415,13 @@ class Wire:
             raise _Retryable("timeout", f"no answer within {self.timeout_s:g} s") from exc
         except httpx.DecodingError as exc:
             raise _Retryable("garbled", f"undecodable body ({exc})") from exc
+        except _BodyTooLarge as exc:
+            logger.debug("GET %s: %s", shown, exc)
+            endpoint = path.lstrip("/")
+            raise BadResponseError(
+                f"{endpoint}: {exc}, more than any answer of the cloud can be",
+                endpoint=endpoint,
+            ) from None
         except httpx.RequestError as exc:
             logger.debug("GET %s: %s", shown, type(exc).__name__)
             detail = str(exc) or type(exc).__name__
