@@ -7,6 +7,7 @@ answer to one is tested through the simulator, with a body just over the limit.
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator
 
 import httpx
@@ -74,6 +75,22 @@ async def test_a_content_length_over_the_limit_is_refused_before_reading() -> No
             await client.zappi_status()
     (body,) = wire.bodies
     assert body.sent == 0 and body.closed
+
+
+async def test_a_small_compressed_answer_that_unpacks_past_the_limit_is_cut() -> None:
+    packed = gzip.compress(b"[" + b"0," * (MAX_JSON_BYTES // 2) + b"0]")
+    assert len(packed) < MAX_JSON_BYTES // 100
+    sent: list[int] = []
+
+    def wire(request: httpx.Request) -> httpx.Response:
+        sent.append(1)
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        return httpx.Response(200, headers=headers, content=packed)
+
+    async with Client(HUB, KEY, transport=httpx.MockTransport(wire)) as client:
+        with pytest.raises(BadResponseError, match="longer than 16,777,216 bytes"):
+            await client.zappi_status()
+    assert sent == [1]
 
 
 async def test_an_endless_answer_through_a_callers_client_is_cut_too() -> None:

@@ -91,40 +91,23 @@ class _BodyTooLarge(Exception):
         self.limit = limit
 
 
-class _CappedStream(httpx.AsyncByteStream):
-    """An answer's body, read no further than ``limit`` bytes: an endless one costs no memory."""
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """The decoded body of a streamed ``response``, read no further than ``limit`` bytes.
 
-    def __init__(self, inner: httpx.AsyncByteStream, limit: int) -> None:
-        self._inner = inner
-        self._limit = limit
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        seen = 0
-        async for chunk in self._inner:
-            seen += len(chunk)
-            if seen > self._limit:
-                raise _BodyTooLarge(self._limit)
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-def _capped(response: httpx.Response, request: httpx.Request, limit: int) -> httpx.Response:
-    """``response`` with its body capped at ``limit`` bytes (a longer Content-Length: at once)."""
+    An endless answer (or a compressed one that unpacks without end) costs no more memory than
+    the limit; a ``Content-Length`` beyond it is refused before reading.
+    """
     length = response.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
         raise _BodyTooLarge(limit)
-    stream = response.stream
-    if not isinstance(stream, httpx.AsyncByteStream):  # pragma: no cover - async transports only
-        raise TypeError("an async transport answered with a sync stream")
-    return httpx.Response(
-        response.status_code,
-        headers=response.headers,
-        stream=_CappedStream(stream, limit),
-        request=request,
-        extensions=response.extensions,
-    )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class _PacedTransport(httpx.AsyncBaseTransport):
@@ -134,17 +117,10 @@ class _PacedTransport(httpx.AsyncBaseTransport):
     the server's count within what the pacer allows.
     """
 
-    def __init__(
-        self,
-        inner: httpx.AsyncBaseTransport,
-        pacing: Pacing,
-        max_block_s: float,
-        max_body_bytes: int = MAX_JSON_BYTES,
-    ) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, pacing: Pacing, max_block_s: float) -> None:
         self._inner = inner
         self._pacing = pacing
         self._max_block_s = max_block_s
-        self._max_body_bytes = max_body_bytes
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         pacer = self._pacing.server(server_name(request.url))
@@ -170,11 +146,7 @@ class _PacedTransport(httpx.AsyncBaseTransport):
             pacer.release(started, Outcome.CHALLENGE if anonymous else Outcome.NEUTRAL)
         else:
             pacer.release(started, Outcome.CLEAN)
-        try:
-            return _capped(response, request, self._max_body_bytes)
-        except _BodyTooLarge:
-            await response.aclose()
-            raise
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -191,7 +163,7 @@ class _ClientTransport(httpx.AsyncBaseTransport):
         self._client = client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        # streamed: the pacing transport above caps how much of the body is read
+        # streamed: the wire reads the body, and no further than it will
         response = await self._client.send(request, auth=None, follow_redirects=False, stream=True)
         return httpx.Response(
             response.status_code,
@@ -403,13 +375,15 @@ class Wire:
             )
             self.base = self.director
 
-    async def _send(self, path: str) -> httpx.Response:
+    async def _send(self, path: str) -> tuple[httpx.Response, bytes]:
+        """GET ``path`` on the current server: the answer and its body (at most 16 MiB)."""
         url = self._url(path)
         shown = redact(str(url))  # a director URL may carry user info
         logger.debug("GET %s", shown)
         started = time.monotonic()
         try:
-            response = await self._http.get(url)
+            async with self._http.stream("GET", url) as response:
+                body = await _read_capped(response, MAX_JSON_BYTES)
         except httpx.TimeoutException as exc:
             logger.debug("GET %s: timeout (%s)", shown, type(exc).__name__)
             raise _Retryable("timeout", f"no answer within {self.timeout_s:g} s") from exc
@@ -430,11 +404,11 @@ class Wire:
             "GET %s -> %d (%d bytes, %.3f s)",
             shown,
             response.status_code,
-            len(response.content),
+            len(body),
             time.monotonic() - started,
         )
         self._follow(response)
-        return response
+        return response, body
 
     def _refused_elsewhere(self, response: httpx.Response) -> bool:
         """A 401 naming another server than the one it came from: the account is moving.
@@ -450,7 +424,7 @@ class Wire:
         )
 
     async def _attempt(self, path: str, endpoint: str, decode: Callable[[bytes], T]) -> T:
-        response = await self._send(path)
+        response, body = await self._send(path)
         moves = 0
         # A 401 from a server that no longer holds the account (the answer named another one):
         # try the new server, at most MAX_MOVES times, then back off and try again.
@@ -458,7 +432,7 @@ class Wire:
             moves += 1
             sent_to = response.request.url.netloc.decode()
             logger.info("%s: 401 from %s; account moved to %s", endpoint, sent_to, self.base)
-            response = await self._send(path)
+            response, body = await self._send(path)
         status = response.status_code
         if self._refused_elsewhere(response):
             raise _Retryable("moved", "401 Unauthorized while the account kept moving servers")
@@ -483,7 +457,6 @@ class Wire:
                 endpoint=endpoint,
                 status=status,
             )
-        body = response.content
         try:
             return decode(body)
         except BadResponseError as exc:
