@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -120,3 +121,17 @@ def test_the_cli_says_so_in_one_line_and_exits_6(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "longer than 16,777,216 bytes" in err[0]
     assert len(authorized) == 1  # not retried
+
+
+async def test_a_compressed_answer_through_a_callers_client_is_decoded_once() -> None:
+    """The caller's client hands the raw bytes on; zapledger's own decodes them, once."""
+    status = (Path(__file__).parent / "fixtures" / "status_zappi_example.json").read_bytes()
+
+    def wire(request: httpx.Request) -> httpx.Response:
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        return httpx.Response(200, headers=headers, content=gzip.compress(status))
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(wire)) as own:
+        async with Client(HUB, KEY, http_client=own) as client:
+            zappi = await client.zappi_status()
+    assert zappi.serial.isdigit()

@@ -165,10 +165,20 @@ class _ClientTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         # streamed: the wire reads the body, and no further than it will
         response = await self._client.send(request, auth=None, follow_redirects=False, stream=True)
+        headers = response.headers
+        stream: httpx.AsyncByteStream
+        try:
+            content = response.content  # read already (an in-memory transport), and decoded
+        except httpx.ResponseNotRead:
+            stream = _ResponseBody(response)
+        else:
+            decoded = ("content-encoding", "content-length")
+            headers = httpx.Headers([(k, v) for k, v in headers.multi_items() if k not in decoded])
+            stream = httpx.ByteStream(content)
         return httpx.Response(
             response.status_code,
-            headers=response.headers,
-            stream=_ResponseBody(response),
+            headers=headers,
+            stream=stream,
             request=request,
             extensions=response.extensions,
         )
