@@ -55,14 +55,15 @@ THROTTLED_DAYS, QUICK_THROTTLED_DAYS = 60, 30
 FREE_DAYS, QUICK_FREE_DAYS = 120, 40
 
 
-def _simulator(throttled: bool) -> Simulator:
+def _throttling_simulator() -> Simulator:
+    """The throttling simulator, in this process (its counters give the refusals)."""
     return Simulator(
         seed=1,
         hub_serial=HUB,
         api_key=KEY,
         now=NOW,
         latency_ms=LATENCY_MS,
-        throttle=f"{THROTTLE_PER_S:g}" if throttled else None,
+        throttle=f"{THROTTLE_PER_S:g}",
     )
 
 
@@ -181,7 +182,7 @@ async def sequential(url: str, db: Path, days: int) -> float:
 def throttled(tmp: Path, days: int) -> dict[str, float]:
     ideal_s = days / THROTTLE_PER_S
     out: dict[str, float] = {"pacing_throttled_days": float(days), "pacing_ideal_s": ideal_s}
-    with _simulator(throttled=True) as sim:
+    with _throttling_simulator() as sim:
         lib = asyncio.run(library_sync(sim.url, tmp / "lib.db", days))
         out["pacing_throttled_lib_s"] = round(lib["s"], 2)
         out["pacing_throttled_lib_days_stored"] = lib["days"]
