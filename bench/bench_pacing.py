@@ -17,11 +17,12 @@ Both as a library call (:func:`zapledger.sync`) and through the CLI
 (``zapledger sync --minute --from … --to …``), which only passes caps: the figures should agree
 (one policy).
 
-Run alone: ``python bench/bench_pacing.py [--quick]``.
+Run alone: ``python bench/bench_pacing.py [--quick] [--only throttled|free]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import io
@@ -239,13 +240,16 @@ def run(quick: bool) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    only = sys.argv[2:] if len(sys.argv) > 2 and sys.argv[1] == "--only" else None
-    quick = "--quick" in sys.argv[1:]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="half the days")
+    parser.add_argument("--only", choices=["throttled", "free"], help="one half of the benchmark")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="zapledger-bench-") as tmp_dir:
-        if only == ["throttled"]:
-            result = throttled(Path(tmp_dir), QUICK_THROTTLED_DAYS if quick else THROTTLED_DAYS)
-        elif only == ["free"]:
-            result = not_throttled(Path(tmp_dir), QUICK_FREE_DAYS if quick else FREE_DAYS)
+        if args.only == "throttled":
+            days = QUICK_THROTTLED_DAYS if args.quick else THROTTLED_DAYS
+            result = throttled(Path(tmp_dir), days)
+        elif args.only == "free":
+            result = not_throttled(Path(tmp_dir), QUICK_FREE_DAYS if args.quick else FREE_DAYS)
         else:
-            result = run(quick)
+            result = run(args.quick)
     print(json.dumps(result, indent=2))
