@@ -131,7 +131,9 @@ async def test_a_compressed_answer_through_a_callers_client_is_decoded_once() ->
         headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
         return httpx.Response(200, headers=headers, content=gzip.compress(status))
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(wire)) as own:
-        async with Client(HUB, KEY, http_client=own) as client:
-            zappi = await client.zappi_status()
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(wire)) as own,
+        Client(HUB, KEY, http_client=own) as client,
+    ):
+        zappi = await client.zappi_status()
     assert zappi.serial.isdigit()
